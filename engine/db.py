@@ -1,0 +1,908 @@
+"""Engine: the embeddable log store. Wires the WAL, memtables, segments, builder process and search.
+
+Write path: `append` validates its logs outside any lock, then joins the commit queue. The first waiting
+caller becomes the leader: it writes every queued call as one WAL record each, fsyncs once for all of
+them (group commit), adds them to the memtable and wakes the others. When the memtable is full the
+leader starts a new WAL generation and hands the frozen memtable to the background thread, which has the
+builder process write it as a segment, records the segment in the manifest, and only then deletes the
+WAL generation it came from. Merges run on the same thread, one at a time.
+
+Recovery (`Engine.open`): take the directory lock; read the manifest; delete `*.tmp` files, segments the
+manifest does not list and WAL generations below its `wal_start`; open the listed segments; replay the
+remaining WAL generations in order (truncating a torn tail of the newest, refusing on corruption).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import logging
+import multiprocessing
+import os
+import struct
+import threading
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+from pyroaring import BitMap
+
+from querylang import parse
+from querylang.ast import Query
+
+from . import filenames
+from .compaction import plan_merge
+from .documents import InvalidLog, flatten, log_time
+from .errors import (
+    BackpressureError,
+    CorruptionError,
+    EngineClosedError,
+    IngestError,
+    LockedError,
+    QueryError,
+    QueryTooBroadError,
+    WriteFailedError,
+)
+from .flush import merge_segments, write_segment
+from .manifest import Manifest, SegmentMeta, read_manifest, write_manifest
+from .memtable import Memtable
+from .options import EngineOptions
+from .predicate import compile_predicate
+from .search import Budget, Evaluator, time_bound, validate
+from .segments.reader import SegmentReader
+from .segments.rows import Rows
+from .tokens import value_text
+from .wal import WalWriter, encode_entries, frame_batch, read_wal
+
+log = logging.getLogger("strata.engine")
+
+TimeArg = int | str | datetime | None
+_CURSOR = struct.Struct("<qqq")  # time, seq of the last hit; last seq stored when paging began
+
+
+@dataclass(frozen=True)
+class Hits:
+    """One page of a search: the exact total and up to `limit` logs, newest first (or oldest first)."""
+
+    total: int
+    raw: list[bytes]
+    timestamps: list[int]
+    next_cursor: str | None
+    took: float
+
+    @cached_property
+    def logs(self) -> list[dict]:
+        return [orjson.loads(r) for r in self.raw]
+
+
+@dataclass(frozen=True)
+class Histogram:
+    interval_ns: int
+    buckets: list[tuple[int, int]]
+    series: dict[str, list[int]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStatistics:
+    logs: int
+    segments: int
+    memtable_logs: int
+    bytes_on_disk: int
+    wal_bytes: int
+    oldest_ns: int | None
+    newest_ns: int | None
+    appended_logs_total: int
+    appended_bytes_total: int
+    fsyncs_total: int
+    fsync_seconds_total: float
+    flushes_total: int
+    merges_total: int
+
+
+class _Request:
+    __slots__ = ("count", "done", "encoded", "entries", "error", "first_seq")
+
+    def __init__(self, entries: list[tuple[int, bytes]]) -> None:
+        self.entries = entries
+        self.count = len(entries)
+        self.encoded = encode_entries(entries)
+        self.first_seq = -1
+        self.done = False
+        self.error: BaseException | None = None
+
+
+class Engine:
+    """A Strata data directory, open for appends and searches. Thread-safe. Use `Engine.open`."""
+
+    def __init__(self, path: Path, options: EngineOptions, lock_fd: int) -> None:
+        self.path = path
+        self.options = options
+        self._lock_fd = lock_fd
+        self._cv = threading.Condition()
+        self._write_lock = threading.Lock()  # held by whoever writes the WAL or rotates it
+        self._state_lock = threading.Lock()  # guards _segments, _frozen, _memtable swaps, _manifest
+        self._queue: list[_Request] = []
+        self._leader_active = False
+        self._closed = False
+        self._failed: BaseException | None = None
+        self._segments: tuple[SegmentReader, ...] = ()
+        self._frozen: list[Memtable] = []
+        self._manifest = Manifest()
+        self._memtable = Memtable(1)
+        self._wal: WalWriter | None = None
+        self._next_seq = 0
+        self._subscribers: dict[int, tuple[Callable, Callable[[list[dict]], None]]] = {}
+        self._next_subscriber = 0
+        self._stats = {"appended_logs": 0, "appended_bytes": 0, "fsyncs": 0, "fsync_seconds": 0.0,
+                       "flushes": 0, "merges": 0}
+        self._pool: ProcessPoolExecutor | None = None
+        self._bg_wake = threading.Condition()
+        self._bg_stop = False
+        self._bg_busy = False
+        self._bg_thread: threading.Thread | None = None
+        self._sync_thread: threading.Thread | None = None
+
+    # ---- opening and closing ------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | os.PathLike, options: EngineOptions | None = None, **overrides: Any) -> Engine:
+        """Open (creating if needed) the data directory at `path`, recovering what is there."""
+        options = options or EngineOptions()
+        if overrides:
+            options = EngineOptions(**{**{f: getattr(options, f) for f in options.__slots__}, **overrides})
+        directory = Path(path)
+        directory.mkdir(parents=True, exist_ok=True)
+        lock_fd = _lock(directory)
+        engine = cls(directory, options, lock_fd)
+        try:
+            engine._recover()
+        except BaseException:
+            engine._release_lock()
+            raise
+        engine._start_threads()
+        return engine
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _recover(self) -> None:
+        d = self.path
+        manifest = read_manifest(d) or Manifest()
+        live = {s.id for s in manifest.segments}
+        wal_gens = []
+        for name in os.listdir(d):
+            if name.endswith(filenames.TMP_SUFFIX):
+                (d / name).unlink()
+            elif (sid := filenames.parse_segment(name)) is not None and sid not in live:
+                (d / name).unlink()  # written but never recorded, or merged away
+            elif (gen := filenames.parse_wal(name)) is not None:
+                if gen < manifest.wal_start:
+                    (d / name).unlink()  # already in a segment
+                else:
+                    wal_gens.append(gen)
+        segments = []
+        for meta in manifest.segments:
+            seg_path = d / filenames.segment_name(meta.id)
+            if not seg_path.exists():
+                raise CorruptionError(f"{seg_path}: segment listed in the manifest is missing", path=str(seg_path))
+            segments.append(SegmentReader(seg_path, meta.id))
+        self._segments = tuple(segments)
+        self._manifest = manifest
+        self._next_seq = manifest.next_seq
+        wal_gens.sort()
+        memtables = []
+        for gen in wal_gens:
+            memtable = Memtable(gen)
+            for batch in read_wal(d / filenames.wal_name(gen), is_last=gen == wal_gens[-1]):
+                memtable.add(batch.first_seq, batch.entries)
+                self._next_seq = max(self._next_seq, batch.first_seq + len(batch.entries))
+            memtables.append(memtable)
+        if memtables:
+            self._memtable = memtables[-1]
+            self._frozen = [m for m in memtables[:-1] if len(m)]
+            for m in memtables[:-1]:
+                if not len(m):  # an empty older generation: nothing to flush
+                    (d / filenames.wal_name(m.wal_generation)).unlink()
+            self._wal = WalWriter(d / filenames.wal_name(wal_gens[-1]), create=False)
+        else:
+            gen = manifest.wal_start
+            self._memtable = Memtable(gen)
+            self._wal = WalWriter(d / filenames.wal_name(gen), create=True)
+
+    def _start_threads(self) -> None:
+        self._bg_thread = threading.Thread(target=self._background, name="strata-background", daemon=True)
+        self._bg_thread.start()
+        if self.options.fsync == "interval":
+            self._sync_thread = threading.Thread(target=self._interval_sync, name="strata-fsync", daemon=True)
+            self._sync_thread.start()
+
+    def close(self) -> None:
+        """Stop background work and release the directory. The memtable stays in the WAL for next time."""
+        with self._cv:
+            if self._closed:
+                return
+            self._closed = True
+        with self._bg_wake:
+            self._bg_stop = True
+            self._bg_wake.notify_all()
+        if self._bg_thread is not None:
+            self._bg_thread.join()
+        if self._sync_thread is not None:
+            self._sync_thread.join()
+        with self._write_lock:
+            if self._wal is not None:
+                with contextlib.suppress(OSError):
+                    if self._failed is None:
+                        self._wal.sync()
+                self._wal.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        for s in self._segments:
+            s.close()
+        self._release_lock()
+
+    def _release_lock(self) -> None:
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)  # closing the descriptor drops the flock
+            self._lock_fd = -1
+
+    # ---- appending ----------------------------------------------------------------------------------
+    def append(self, logs: Sequence[Mapping]) -> int:
+        """Store `logs` (JSON-like mappings) atomically: all of them, or none and an IngestError.
+
+        Returns once they are durable under the fsync policy; they are searchable from then on."""
+        receipt = time.time_ns()
+        limit = self.options.max_log_bytes
+        entries = []
+        for i, obj in enumerate(logs):
+            if not isinstance(obj, Mapping):
+                raise IngestError(f"expected a JSON object, got {type(obj).__name__}", index=i)
+            try:
+                raw = orjson.dumps(obj)
+            except TypeError as exc:
+                raise IngestError(f"not JSON-serializable: {exc}", index=i) from None
+            if len(raw) > limit:
+                raise IngestError(f"log is {len(raw)} bytes, over the limit of {limit} bytes", index=i)
+            try:
+                ts = log_time(obj if isinstance(obj, dict) else dict(obj), receipt)
+            except InvalidLog as exc:
+                raise IngestError(str(exc), index=i) from None
+            entries.append((ts, raw))
+        return self._commit(entries)
+
+    def append_ndjson(self, data: bytes) -> int:
+        """`append` for NDJSON: one JSON object per line; blank lines are skipped. Errors name the line."""
+        receipt = time.time_ns()
+        limit = self.options.max_log_bytes
+        loads = orjson.loads
+        entries = []
+        for lineno, line in enumerate(data.split(b"\n"), 1):
+            line = line.strip()
+            if not line:
+                continue
+            index = len(entries)
+            if len(line) > limit:
+                raise IngestError(f"log is {len(line)} bytes, over the limit of {limit} bytes",
+                                  index=index, line=lineno)
+            try:
+                obj = loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise IngestError(f"invalid JSON: {exc}", index=index, line=lineno) from None
+            if not isinstance(obj, dict):
+                raise IngestError(f"expected a JSON object, got {type(obj).__name__}", index=index, line=lineno)
+            try:
+                ts = log_time(obj, receipt)
+            except InvalidLog as exc:
+                raise IngestError(str(exc), index=index, line=lineno) from None
+            entries.append((ts, line))
+        return self._commit(entries)
+
+    def _commit(self, entries: list[tuple[int, bytes]]) -> int:
+        if not entries:
+            return 0
+        request = _Request(entries)
+        with self._cv:
+            self._check_writable()
+            self._wait_for_room()
+            self._queue.append(request)
+            while not request.done:
+                if self._leader_active:
+                    self._cv.wait()
+                    continue
+                self._leader_active = True
+                group, self._queue = self._queue, []
+                self._cv.release()
+                error: BaseException | None = None
+                try:
+                    self._write_group(group)
+                except BaseException as exc:
+                    error = exc
+                finally:
+                    self._cv.acquire()
+                    self._leader_active = False
+                    if error is not None and self._failed is None:
+                        self._failed = error
+                        log.error("write failed; the engine takes no more writes: %r", error)
+                    for r in group:
+                        r.done = True
+                        r.error = error
+                    self._cv.notify_all()
+        if request.error is not None:
+            raise WriteFailedError(f"write failed, nothing of this call is acknowledged: {request.error!r}") \
+                from request.error
+        return request.count
+
+    def _check_writable(self) -> None:
+        # Requires: self._cv held.
+        if self._closed:
+            raise EngineClosedError("the engine is closed")
+        if self._failed is not None:
+            raise WriteFailedError(f"an earlier write failed ({self._failed!r}); reopen the engine to recover")
+
+    def _wait_for_room(self) -> None:
+        # Requires: self._cv held. Bounds memory: frozen memtables wait for the builder.
+        deadline = time.monotonic() + self.options.stall_timeout
+        while len(self._frozen) >= self.options.max_pending_flushes:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise BackpressureError(
+                    f"{len(self._frozen)} memtables are waiting to be written as segments; "
+                    "ingest is ahead of segment writing, retry shortly", retry_after=1.0)
+            self._cv.wait(min(remaining, 0.05))
+            self._check_writable()
+
+    def _write_group(self, group: list[_Request]) -> None:
+        with self._write_lock:
+            parts = []
+            for r in group:
+                r.first_seq = self._next_seq
+                self._next_seq += r.count
+                parts.append(frame_batch(r.first_seq, r.count, r.encoded))
+            wal = self._wal
+            assert wal is not None
+            data = b"".join(parts)
+            wal.write(data)
+            if self.options.fsync == "always":
+                started = time.perf_counter()
+                wal.sync()
+                self._stats["fsyncs"] += 1
+                self._stats["fsync_seconds"] += time.perf_counter() - started
+            memtable = self._memtable
+            for r in group:
+                memtable.add(r.first_seq, r.entries)
+            self._stats["appended_logs"] += sum(r.count for r in group)
+            self._stats["appended_bytes"] += len(data)
+            if len(memtable) >= self.options.memtable_max_logs or \
+                    memtable.raw_bytes >= self.options.memtable_max_bytes:
+                self._rotate()
+        if self._subscribers:
+            self._notify(group)
+
+    def _rotate(self) -> None:
+        # Requires: self._write_lock held. Freezes the memtable and starts the next WAL generation.
+        old = self._memtable
+        if not len(old):
+            return
+        assert self._wal is not None
+        self._wal.sync()  # older generations are whole on disk: recovery treats damage there as corruption
+        self._wal.close()
+        gen = old.wal_generation + 1
+        self._wal = WalWriter(self.path / filenames.wal_name(gen), create=True)
+        with self._state_lock:
+            self._frozen.append(old)
+            self._memtable = Memtable(gen)
+        with self._bg_wake:
+            self._bg_wake.notify_all()
+
+    def _interval_sync(self) -> None:
+        while True:
+            with self._bg_wake:
+                if self._bg_stop:
+                    return
+                self._bg_wake.wait(self.options.fsync_interval)
+            with self._write_lock:
+                if self._wal is not None and self._failed is None and not self._closed:
+                    started = time.perf_counter()
+                    try:
+                        self._wal.sync()
+                    except OSError as exc:
+                        with self._cv:
+                            self._failed = exc
+                        return
+                    self._stats["fsyncs"] += 1
+                    self._stats["fsync_seconds"] += time.perf_counter() - started
+
+    # ---- background: segments and merges ------------------------------------------------------------
+    def _builder(self) -> ProcessPoolExecutor | None:
+        if not self.options.build_in_subprocess:
+            return None
+        if self._pool is None:
+            # spawn, not fork: the parent has threads, and a forked child could inherit a held lock.
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_die_with_parent)
+        return self._pool
+
+    def _run_job(self, fn: Callable, *args: Any) -> Any:
+        pool = self._builder()
+        if pool is None:
+            return fn(*args)
+        return pool.submit(fn, *args).result()
+
+    def _background(self) -> None:
+        while True:
+            with self._bg_wake:
+                while not self._bg_stop and not self._frozen and not self._merge_due():
+                    self._bg_wake.wait(1.0)
+                if self._bg_stop:
+                    return
+                self._bg_busy = True
+            try:
+                if self._frozen:
+                    self._flush_one(self._frozen[0])
+                else:
+                    plan = self._merge_due()
+                    if plan:
+                        self._merge(plan)
+            except BaseException as exc:
+                log.exception("background segment work failed")
+                with self._cv:
+                    if self._failed is None:
+                        self._failed = exc
+                    self._cv.notify_all()
+                return
+            finally:
+                with self._bg_wake:
+                    self._bg_busy = False
+                    self._bg_wake.notify_all()
+                with self._cv:
+                    self._cv.notify_all()
+
+    def _merge_due(self) -> list[SegmentMeta] | None:
+        if not self.options.merge:
+            return None
+        return plan_merge(self._manifest.segments, base_docs=self.options.memtable_max_logs,
+                          factor=self.options.merge_factor, max_docs=self.options.max_segment_logs)
+
+    def _flush_one(self, frozen: Memtable) -> None:
+        segment_id = self._manifest.next_segment_id
+        seg_path = self.path / filenames.segment_name(segment_id)
+        rows = Rows.pack(zip(frozen.times, frozen.seqs, frozen.raws, strict=True))
+        info = self._run_job(write_segment, str(seg_path), rows)
+        reader = SegmentReader(seg_path, segment_id)
+        meta = SegmentMeta(id=segment_id, docs=info["docs"], min_ts=info["min_ts"], max_ts=info["max_ts"],
+                           bytes=info["bytes"])
+        with self._state_lock:
+            manifest = Manifest(
+                segments=(*self._manifest.segments, meta),
+                wal_start=frozen.wal_generation + 1,
+                next_segment_id=segment_id + 1,
+                next_seq=max(self._manifest.next_seq, max(frozen.seqs) + 1),
+            )
+            write_manifest(self.path, manifest)
+            self._manifest = manifest
+            self._segments = (*self._segments, reader)
+            self._frozen.remove(frozen)
+        # Only now, with the segment durable and recorded, is the WAL generation redundant.
+        (self.path / filenames.wal_name(frozen.wal_generation)).unlink(missing_ok=True)
+        self._stats["flushes"] += 1
+
+    def _merge(self, plan: list[SegmentMeta]) -> None:
+        segment_id = self._manifest.next_segment_id
+        with self._state_lock:
+            self._manifest = Manifest(self._manifest.segments, self._manifest.wal_start, segment_id + 1,
+                                      self._manifest.next_seq)
+        seg_path = self.path / filenames.segment_name(segment_id)
+        inputs = [(str(self.path / filenames.segment_name(s.id)), s.id) for s in plan]
+        info = self._run_job(merge_segments, str(seg_path), inputs)
+        reader = SegmentReader(seg_path, segment_id)
+        meta = SegmentMeta(id=segment_id, docs=info["docs"], min_ts=info["min_ts"], max_ts=info["max_ts"],
+                           bytes=info["bytes"])
+        merged = {s.id for s in plan}
+        with self._state_lock:
+            manifest = Manifest(
+                segments=(*(s for s in self._manifest.segments if s.id not in merged), meta),
+                wal_start=self._manifest.wal_start,
+                next_segment_id=max(self._manifest.next_segment_id, segment_id + 1),
+                next_seq=self._manifest.next_seq,
+            )
+            write_manifest(self.path, manifest)
+            self._manifest = manifest
+            self._segments = (*(s for s in self._segments if s.id not in merged), reader)
+        # Searches still reading a merged-away segment keep its pages through their mapping.
+        for s in plan:
+            (self.path / filenames.segment_name(s.id)).unlink(missing_ok=True)
+        self._stats["merges"] += 1
+
+    def flush(self) -> None:
+        """Write the memtable into a segment and wait until every frozen memtable is a segment."""
+        with self._cv:
+            self._check_writable()
+        with self._write_lock:
+            self._rotate()
+        with self._bg_wake:
+            self._bg_wake.notify_all()
+            while self._frozen and self._failed is None and not self._bg_stop:
+                self._bg_wake.wait(0.05)
+        if self._failed is not None:
+            raise WriteFailedError(f"segment writing failed: {self._failed!r}")
+
+    def wait_for_merges(self) -> None:
+        """Block until no merge is due or running (for tests and benchmarks)."""
+        with self._bg_wake:
+            while (self._bg_busy or self._merge_due()) and self._failed is None and not self._bg_stop:
+                self._bg_wake.wait(0.05)
+
+    # ---- subscriptions (live tail) -------------------------------------------------------------------
+    def subscribe(self, query: str | Query, callback: Callable[[list[dict]], None]) -> Callable[[], None]:
+        """Call `callback(logs)` with each newly stored group of logs matching `query` (in the appending
+        thread, after durability; it must not block). Returns the function that unsubscribes."""
+        q = parse(query) if isinstance(query, str) else query
+        predicate = compile_predicate(q)
+        with self._cv:
+            key = self._next_subscriber
+            self._next_subscriber += 1
+            self._subscribers[key] = (predicate, callback)
+
+        def unsubscribe() -> None:
+            with self._cv:
+                self._subscribers.pop(key, None)
+
+        return unsubscribe
+
+    def _notify(self, group: list[_Request]) -> None:
+        parsed = [(ts, orjson.loads(raw)) for r in group for ts, raw in r.entries]
+        flat = [flatten(obj) for _, obj in parsed]
+        for predicate, callback in list(self._subscribers.values()):
+            matches = [obj for (ts, obj), f in zip(parsed, flat, strict=True) if predicate(f, ts)]
+            if matches:
+                try:
+                    callback(matches)
+                except Exception:
+                    log.exception("a subscriber's callback failed")
+
+    # ---- searching ----------------------------------------------------------------------------------
+    def _sources(self) -> list:
+        with self._state_lock:
+            segments = self._segments
+            frozen = list(self._frozen)
+            active = self._memtable
+        # Newest data first, so the first page usually comes from the first sources.
+        return [active.view(), *(m.view() for m in reversed(frozen)),
+                *sorted(segments, key=lambda s: s.max_ts, reverse=True)]
+
+    def _query(self, query: str | Query) -> Query:
+        with self._cv:
+            if self._closed:
+                raise EngineClosedError("the engine is closed")
+        return parse(query) if isinstance(query, str) else query
+
+    def _bounds(self, start: TimeArg, end: TimeArg, budget: Budget) -> tuple[int | None, int | None]:
+        return _time_arg(start, budget, "start"), _time_arg(end, budget, "end")
+
+    def _matches(self, sources: list, q: Query, low: int | None, high: int | None, budget: Budget):
+        """(source, matching docs) for each source that can match, after time pruning."""
+        validate(q, budget)
+        for src in sources:
+            if not src.doc_count:
+                continue
+            if (low is not None and src.max_ts < low) or (high is not None and src.min_ts > high):
+                continue
+            docs = Evaluator(src, budget).run(q)
+            if docs and (low is not None or high is not None) and not (
+                    (low is None or src.min_ts >= low) and (high is None or src.max_ts <= high)):
+                docs &= src.time_range(low, high)
+            yield src, docs
+
+    def search(self, query: str | Query = "*", *, start: TimeArg = None, end: TimeArg = None,
+               limit: int = 100, cursor: str | None = None,
+               order: Literal["newest", "oldest"] = "newest") -> Hits:
+        """The exact number of logs matching `query` within [start, end] and up to `limit` of them,
+        newest first (or oldest first), continuing after `cursor` from a previous page."""
+        started = time.perf_counter()
+        q = self._query(query)
+        if limit < 0:
+            raise QueryError("limit must not be negative")
+        if limit > self.options.max_search_rows:
+            raise QueryTooBroadError(f"limit {limit} is over the maximum of {self.options.max_search_rows} "
+                                     "logs per page; page with the cursor or use export")
+        if order not in ("newest", "oldest"):
+            raise QueryError(f'order must be "newest" or "oldest", not {order!r}')
+        newest = order == "newest"
+        budget = Budget(self.options.search_timeout, time.time_ns())
+        low, high = self._bounds(start, end, budget)
+        # Later pages see the logs stored when the first page was made, so pages neither repeat nor skip
+        # while new logs arrive.
+        if cursor:
+            after_ts, after_seq, snapshot = _decode_cursor(cursor)
+        else:
+            snapshot = self._next_seq - 1
+        total = 0
+        remaining = 0
+        picks: list[tuple[int, int, int, Any]] = []
+        for src, docs in self._matches(self._sources(), q, low, high, budget):
+            stored = src.upto_seq(snapshot)
+            if stored is not None:
+                docs &= stored
+            total += len(docs)
+            if not limit or not docs:
+                continue
+            if cursor:
+                docs = docs & (src.before(after_ts, after_seq) if newest else src.after(after_ts, after_seq))
+            remaining += len(docs)
+            chosen = src.newest(docs, limit) if newest else src.oldest(docs, limit)
+            picks.extend((ts, seq, doc, src) for ts, seq, doc in chosen)
+        picks.sort(key=lambda p: (p[0], p[1]), reverse=newest)
+        picks = picks[:limit]
+        raws = _fetch(picks)
+        next_cursor = None
+        if picks and remaining > len(picks):
+            next_cursor = _encode_cursor(picks[-1][0], picks[-1][1], snapshot)
+        return Hits(total=total, raw=raws, timestamps=[p[0] for p in picks], next_cursor=next_cursor,
+                    took=time.perf_counter() - started)
+
+    def count(self, query: str | Query = "*", *, start: TimeArg = None, end: TimeArg = None) -> int:
+        return self.search(query, start=start, end=end, limit=0).total
+
+    def export(self, query: str | Query = "*", *, start: TimeArg = None, end: TimeArg = None,
+               page: int = 1000) -> Iterator[bytes]:
+        """The original JSON of every match, newest first, a page at a time (memory stays bounded)."""
+        cursor = None
+        while True:
+            hits = self.search(query, start=start, end=end, limit=page, cursor=cursor)
+            yield from hits.raw
+            if hits.next_cursor is None:
+                return
+            cursor = hits.next_cursor
+
+    def histogram(self, query: str | Query = "*", *, start: TimeArg = None, end: TimeArg = None,
+                  interval: int | str = "1h", by: str | None = None, max_series: int = 10) -> Histogram:
+        """Matching logs counted per time bucket of `interval` (ns or text like "5m"); with `by`, also
+        one series per value of that field (its `max_series` most frequent values)."""
+        q = self._query(query)
+        budget = Budget(self.options.search_timeout, time.time_ns())
+        low, high = self._bounds(start, end, budget)
+        step = _interval_ns(interval)
+        matched = list(self._matches(self._sources(), q, low, high, budget))
+        if low is None or high is None:
+            present = [(d.min(), d.max(), s) for s, d in matched if d]
+            if not present:
+                return Histogram(step, [])
+            keys = [k for lo_doc, hi_doc, s in present for k in (s.keys([lo_doc])[0][0], s.keys([hi_doc])[0][0])]
+            low = min(keys) if low is None else low
+            high = max(keys) if high is None else high
+        first = low - low % step
+        n_buckets = (high - first) // step + 1
+        if n_buckets > 10_000:
+            raise QueryTooBroadError(f"{n_buckets} buckets of {step} ns; choose a larger interval (at most "
+                                     "10,000 buckets)")
+        counts = [0] * n_buckets
+        series: dict[str, list[int]] = {}
+        for src, docs in matched:
+            _bucket_counts(src, docs, first, step, counts, budget)
+        if by is not None:
+            totals: dict[str, int] = {}
+            for src, docs in matched:
+                for value, n in _value_counts(src, docs, by, budget).items():
+                    totals[value] = totals.get(value, 0) + n
+            top = sorted(totals, key=lambda v: (-totals[v], v))[:max_series]
+            for value in top:
+                line = [0] * n_buckets
+                for src, docs in matched:
+                    sub = _value_docs(src, by, value) & docs
+                    _bucket_counts(src, sub, first, step, line, budget)
+                series[value] = line
+        return Histogram(step, [(first + i * step, c) for i, c in enumerate(counts)], series)
+
+    def field_values(self, field: str, query: str | Query = "*", *, top: int = 10, start: TimeArg = None,
+                     end: TimeArg = None) -> list[tuple[str, int]]:
+        """The `top` most frequent verbatim values of `field` among matching logs, with their counts."""
+        q = self._query(query)
+        budget = Budget(self.options.search_timeout, time.time_ns())
+        low, high = self._bounds(start, end, budget)
+        totals: dict[str, int] = {}
+        for src, docs in self._matches(self._sources(), q, low, high, budget):
+            for value, n in _value_counts(src, docs, field, budget).items():
+                totals[value] = totals.get(value, 0) + n
+        return sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+
+    def fields(self) -> list[tuple[str, int]]:
+        """Every field name with the number of logs that have it, most common first."""
+        counts: dict[str, int] = {"timestamp": 0}
+        for src in self._sources():
+            counts["timestamp"] += src.doc_count
+            for name in src.field_names():
+                counts[name] = counts.get(name, 0) + len(src.exists(name))
+        return sorted(((k, v) for k, v in counts.items() if v), key=lambda kv: (-kv[1], kv[0]))
+
+    def statistics(self) -> EngineStatistics:
+        with self._state_lock:
+            segments = self._segments
+            frozen = list(self._frozen)
+            active = self._memtable
+        memtable_logs = len(active) + sum(len(m) for m in frozen)
+        times = [t for s in segments for t in (s.min_ts, s.max_ts)]
+        for m in [active, *frozen]:
+            if len(m):
+                times.extend((min(m.times), max(m.times)))
+        wal_bytes = 0
+        for name in os.listdir(self.path):
+            if filenames.parse_wal(name) is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    wal_bytes += (self.path / name).stat().st_size
+        seg_bytes = sum(s.bytes for s in segments)
+        st = self._stats
+        return EngineStatistics(
+            logs=sum(s.doc_count for s in segments) + memtable_logs,
+            segments=len(segments),
+            memtable_logs=memtable_logs,
+            bytes_on_disk=seg_bytes + wal_bytes,
+            wal_bytes=wal_bytes,
+            oldest_ns=min(times) if times else None,
+            newest_ns=max(times) if times else None,
+            appended_logs_total=st["appended_logs"],
+            appended_bytes_total=st["appended_bytes"],
+            fsyncs_total=st["fsyncs"],
+            fsync_seconds_total=st["fsync_seconds"],
+            flushes_total=st["flushes"],
+            merges_total=st["merges"],
+        )
+
+
+def _value_docs(src: Any, field: str, value: str) -> BitMap:
+    parts = [src.value(f, value) for f in src.resolve_field(field)]
+    return BitMap.union(*parts) if parts else BitMap()
+
+
+def _bucket_counts(src: Any, docs: Any, first: int, step: int, counts: list[int], budget: Budget) -> None:
+    if not docs:
+        return
+    n = len(counts)
+    if src.time_sorted:
+        times = src.times
+        lo_doc, hi_doc = docs.min(), docs.max()
+        b = max((times[lo_doc] - first) // step, 0)
+        while b < n:
+            edge_lo = bisect_left(times, first + b * step)
+            edge_hi = bisect_left(times, first + (b + 1) * step)
+            if edge_lo > hi_doc:
+                break
+            counts[b] += docs.range_cardinality(edge_lo, edge_hi)
+            b += 1
+            budget.check()
+        return
+    for ts, _ in src.keys(docs):
+        b = (ts - first) // step
+        if 0 <= b < n:
+            counts[b] += 1
+
+
+# Above this many matching docs in a source, count values through the dictionary instead of the rows.
+_ROWS_FOR_VALUES_BELOW = 20_000
+
+
+def _value_counts(src: Any, docs: Any, field: str, budget: Budget) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    if not docs:
+        return counts
+    names = src.resolve_field(field)
+    if not names:
+        return counts
+    if field.lower() == "timestamp":
+        return counts
+    if len(docs) < _ROWS_FOR_VALUES_BELOW or not src.time_sorted:
+        wanted = set(names)
+        ids = list(docs)
+        for start in range(0, len(ids), 1000):
+            for raw in src.fetch(ids[start:start + 1000]):
+                seen = set()
+                for name, value in flatten(orjson.loads(raw)):
+                    if name in wanted:
+                        text = value_text(value)
+                        if text not in seen:
+                            seen.add(text)
+                            counts[text] = counts.get(text, 0) + 1
+            budget.check_now()
+        return counts
+    for name in names:
+        for text, thunk in src.values(name):
+            n = docs.intersection_cardinality(thunk())
+            if n:
+                counts[text] = counts.get(text, 0) + n
+            budget.check()
+    return counts
+
+
+_UNITS = {"ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000,
+          "d": 86_400_000_000_000, "w": 7 * 86_400_000_000_000}
+
+
+def _interval_ns(interval: int | str) -> int:
+    if isinstance(interval, int):
+        if interval <= 0:
+            raise QueryError("interval must be positive")
+        return interval
+    text = interval.strip()
+    for unit in sorted(_UNITS, key=len, reverse=True):
+        if text.endswith(unit) and text[:-len(unit)].isdigit() and int(text[:-len(unit)]) > 0:
+            return int(text[:-len(unit)]) * _UNITS[unit]
+    raise QueryError(f"interval {interval!r} is not a duration like 30s, 5m, 1h or 1d")
+
+
+def _time_arg(value: TimeArg, budget: Budget, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise QueryError(f"{what} datetime has no time zone; give one (UTC is datetime.timezone.utc)")
+        return int(value.timestamp()) * 1_000_000_000 + value.microsecond * 1000
+    if isinstance(value, bool):
+        raise QueryError(f"{what} must be a time, not a boolean")
+    if isinstance(value, int):
+        return value
+    return time_bound(str(value), budget, what)
+
+
+def _fetch(picks: list[tuple[int, int, int, Any]]) -> list[bytes]:
+    by_source: dict[int, list[int]] = {}
+    sources: dict[int, Any] = {}
+    for i, (_, _, _, src) in enumerate(picks):
+        by_source.setdefault(id(src), []).append(i)
+        sources[id(src)] = src
+    out: list[bytes] = [b""] * len(picks)
+    for key, positions in by_source.items():
+        raws = sources[key].fetch([picks[i][2] for i in positions])
+        for i, raw in zip(positions, raws, strict=True):
+            out[i] = raw
+    return out
+
+
+def _encode_cursor(ts: int, seq: int, snapshot: int) -> str:
+    return base64.urlsafe_b64encode(_CURSOR.pack(ts, seq, snapshot)).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[int, int, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        return _CURSOR.unpack(raw)
+    except (ValueError, struct.error):
+        raise QueryError(f"cursor {cursor!r} is not one this engine returned") from None
+
+
+def _die_with_parent() -> None:
+    """Builder process start-up: have Linux kill it when the engine's process dies (even by SIGKILL), so
+    an orphaned builder never renames a segment into a directory that another process has since opened."""
+    import ctypes
+    import signal
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _lock(directory: Path) -> int:
+    path = directory / filenames.LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise LockedError(f"{directory} is already open by another process (pid {holder}); "
+                          "stop it or point this one at another data directory") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+

@@ -1,0 +1,262 @@
+"""The memtable: logs appended since the last segment, searchable as soon as `append` returns.
+
+Rows are kept as appended (time, seq, original JSON). The in-memory inverted index is brought up to date
+by the first search after new appends rather than by `append` itself, so that ingest pays only for the
+WAL and a search pays only for the logs added since the previous search. The index answers the same
+questions as a segment (the Source protocol of engine/search.py), except common-word grams: phrases in
+the memtable are checked on their candidates.
+
+Only the engine's commit leader appends; searches read a prefix of the rows (`size` at snapshot time),
+so they never see a half-added batch.
+"""
+
+from __future__ import annotations
+
+import threading
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator
+
+import orjson
+from pyroaring import BitMap
+
+from .documents import flatten
+from .segments.numkeys import number_key
+from .tokens import tokenize, value_text
+
+_EMPTY = BitMap()
+# Below this many matches, order them by sorting; above, walk the time-ordered doc list.
+_SORT_MATCHES_BELOW = 4096
+
+
+class _Field:
+    __slots__ = ("docs", "nums", "toks", "vals")
+
+    def __init__(self) -> None:
+        self.docs: list[int] = []
+        self.vals: dict[str, list[int]] = {}
+        self.nums: dict[float, list[int]] = {}
+        self.toks: dict[str, list[int]] = {}
+
+
+class Memtable:
+    def __init__(self, wal_generation: int) -> None:
+        self.wal_generation = wal_generation
+        self.times: list[int] = []
+        self.seqs: list[int] = []
+        self.raws: list[bytes] = []
+        self.raw_bytes = 0
+        self._lock = threading.Lock()
+        self._fields: dict[str, _Field] = {}
+        self._indexed = 0
+        self._order: list[int] = []  # doc ids sorted by (time, seq), for the first `_ordered` docs
+        self._order_keys: list[tuple[int, int]] = []
+        self._ordered = 0
+
+    def __len__(self) -> int:
+        return len(self.raws)
+
+    def add(self, first_seq: int, entries: Iterable[tuple[int, bytes]]) -> None:
+        # Requires: called by the commit leader only.
+        seq = first_seq
+        for ts, raw in entries:
+            self.times.append(ts)
+            self.seqs.append(seq)
+            self.raws.append(raw)
+            self.raw_bytes += len(raw)
+            seq += 1
+
+    def view(self) -> MemtableView:
+        """A searchable snapshot of the rows added so far."""
+        return MemtableView(self, len(self.raws))
+
+    # ---- index maintenance (guarded by _lock) ---------------------------------------------------------
+    def _index_upto(self, size: int) -> None:
+        with self._lock:
+            if self._indexed >= size:
+                return
+            fields = self._fields
+            token_cache: dict[str, list[str]] = {}
+            for doc in range(self._indexed, size):
+                for name, value in flatten(orjson.loads(self.raws[doc])):
+                    if name == "timestamp":
+                        continue
+                    f = fields.get(name)
+                    if f is None:
+                        f = fields[name] = _Field()
+                    if f.docs and f.docs[-1] == doc:
+                        pass
+                    else:
+                        f.docs.append(doc)
+                    text = value if isinstance(value, str) else value_text(value)
+                    if not isinstance(value, str | bool) and value is not None:
+                        _append(f.nums, value, doc)
+                    _append(f.vals, text, doc)
+                    tokens = token_cache.get(text)
+                    if tokens is None:
+                        tokens = token_cache[text] = tokenize(text)
+                    for token in tokens:
+                        _append(f.toks, token, doc)
+            self._indexed = size
+
+    def _ordering(self, size: int) -> tuple[list[int], list[tuple[int, int]]]:
+        with self._lock:
+            if self._ordered < size:
+                keys = self._order_keys + [(self.times[d], self.seqs[d]) for d in range(self._ordered, size)]
+                order = self._order + list(range(self._ordered, size))
+                # Logs arrive nearly in time order, so Timsort sees long runs and this is close to linear.
+                pairs = sorted(zip(keys, order, strict=True))
+                self._order_keys = [k for k, _ in pairs]
+                self._order = [d for _, d in pairs]
+                self._ordered = size
+            return self._order, self._order_keys
+
+
+def _append(index: dict, key: object, doc: int) -> None:
+    docs = index.get(key)
+    if docs is None:
+        index[key] = [doc]
+    elif docs[-1] != doc:
+        docs.append(doc)
+
+
+class MemtableView:
+    """The Source protocol (engine/search.py) over the first `size` rows of a memtable."""
+
+    time_sorted = False
+
+    def __init__(self, memtable: Memtable, size: int) -> None:
+        self._m = memtable
+        self.doc_count = size
+        times = memtable.times[:size]
+        self.min_ts = min(times) if times else 0
+        self.max_ts = max(times) if times else 0
+        self._ready = False
+
+    def _index(self) -> dict[str, _Field]:
+        if not self._ready:
+            self._m._index_upto(self.doc_count)
+            self._ready = True
+        return self._m._fields
+
+    def _postings(self, docs: list[int] | None) -> BitMap:
+        if not docs:
+            return _EMPTY
+        bm = BitMap(docs)
+        if bm and bm.max() >= self.doc_count:  # rows indexed after this snapshot
+            bm.remove_range(self.doc_count, bm.max() + 1)
+        return bm
+
+    def field_names(self) -> list[str]:
+        return [name for name, f in self._index().items() if f.docs and f.docs[0] < self.doc_count]
+
+    def resolve_field(self, name: str) -> list[str]:
+        lower = name.lower()
+        return [n for n in self.field_names() if n.lower() == lower]
+
+    def everything(self) -> BitMap:
+        bm = BitMap()
+        bm.add_range(0, self.doc_count)
+        return bm
+
+    def exists(self, field: str) -> BitMap:
+        f = self._index().get(field)
+        return self._postings(f.docs) if f else _EMPTY
+
+    def token(self, field: str, token: str) -> BitMap:
+        f = self._index().get(field)
+        return self._postings(f.toks.get(token)) if f else _EMPTY
+
+    def value(self, field: str, text: str) -> BitMap:
+        f = self._index().get(field)
+        return self._postings(f.vals.get(text)) if f else _EMPTY
+
+    def gram(self, field: str, tokens: tuple[str, ...]) -> BitMap | None:
+        return None
+
+    def token_range(self, field: str, low: str, high: str | None) -> Iterator[tuple[str, BitMap]]:
+        f = self._index().get(field)
+        if f is None:
+            return
+        for token in sorted(t for t in list(f.toks) if t >= low and (high is None or t < high)):
+            bm = self._postings(f.toks[token])
+            if bm:
+                yield token, bm
+
+    def tokens(self, field: str) -> Iterator[tuple[str, Callable[[], BitMap]]]:
+        f = self._index().get(field)
+        if f is not None:
+            for token, docs in list(f.toks.items()):
+                yield token, (lambda docs=docs: self._postings(docs))
+
+    def values(self, field: str, contains: str | None = None) -> Iterator[tuple[str, Callable[[], BitMap]]]:
+        f = self._index().get(field)
+        if f is not None:
+            for text, docs in list(f.vals.items()):
+                if contains is None or contains in text:
+                    yield text, (lambda docs=docs: self._postings(docs))
+
+    def numeric(self, field: str, low: float | None, high: float | None,
+                low_inclusive: bool, high_inclusive: bool) -> BitMap:
+        f = self._index().get(field)
+        if f is None:
+            return _EMPTY
+        out = BitMap()
+        for number, docs in list(f.nums.items()):
+            key = number_key(number)
+            if low is not None and (key < number_key(low) or (not low_inclusive and number == low)):
+                continue
+            if high is not None and (key > number_key(high) or (not high_inclusive and number == high)):
+                continue
+            out |= self._postings(docs)
+        return out
+
+    def time_range(self, low: int | None, high: int | None) -> BitMap:
+        order, keys = self._m._ordering(self.doc_count)
+        start = 0 if low is None else bisect_left(keys, (low, -1))
+        end = len(keys) if high is None else bisect_right(keys, (high, 1 << 63))
+        return self._postings(order[start:end])
+
+    def before(self, ts: int, seq: int) -> BitMap:
+        order, keys = self._m._ordering(self.doc_count)
+        return self._postings(order[:bisect_left(keys, (ts, seq))])
+
+    def after(self, ts: int, seq: int) -> BitMap:
+        order, keys = self._m._ordering(self.doc_count)
+        return self._postings(order[bisect_right(keys, (ts, seq)):])
+
+    def upto_seq(self, last_seq: int) -> BitMap | None:
+        """Docs stored at or before ingest sequence `last_seq`; None when that is all of them."""
+        seqs = self._m.seqs
+        if not self.doc_count or seqs[self.doc_count - 1] <= last_seq:
+            return None
+        # Rows are added in sequence order, so the stored ones are a prefix.
+        return self._postings(list(range(bisect_right(seqs, last_seq, 0, self.doc_count))))
+
+    def _key(self, doc: int) -> tuple[int, int, int]:
+        return (self._m.times[doc], self._m.seqs[doc], doc)
+
+    def newest(self, docs: BitMap, k: int) -> list[tuple[int, int, int]]:
+        return self._pick(docs, k, newest=True)
+
+    def oldest(self, docs: BitMap, k: int) -> list[tuple[int, int, int]]:
+        return self._pick(docs, k, newest=False)
+
+    def _pick(self, docs: BitMap, k: int, *, newest: bool) -> list[tuple[int, int, int]]:
+        if len(docs) < _SORT_MATCHES_BELOW:
+            return sorted(map(self._key, docs), reverse=newest)[:k]
+        order, _ = self._m._ordering(self.doc_count)
+        out = []
+        for d in (reversed(order) if newest else order):
+            if d in docs:
+                out.append(self._key(d))
+                if len(out) == k:
+                    break
+        return out
+
+    def keys(self, docs: Iterable[int]) -> list[tuple[int, int]]:
+        times, seqs = self._m.times, self._m.seqs
+        return [(times[d], seqs[d]) for d in docs]
+
+    def fetch(self, docs: Iterable[int]) -> list[bytes]:
+        raws = self._m.raws
+        return [raws[d] for d in docs]

@@ -1,0 +1,54 @@
+"""EngineOptions: every tunable of the engine, each with what raising or lowering it costs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+FsyncPolicy = Literal["always", "interval", "never"]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    # "always": append returns once its logs are fsynced (concurrent appends share one fsync).
+    # "interval": append returns once written; a background thread fsyncs every `fsync_interval` seconds,
+    # so a power cut can lose that much. "never": leave it to the OS (a crash of the machine loses data).
+    fsync: FsyncPolicy = "always"
+    fsync_interval: float = 0.1
+
+    # The memtable is frozen and written as a segment when it holds this many logs or raw bytes.
+    # Larger means fewer, bigger segments (faster search, fewer merges) but more memory and longer replay.
+    memtable_max_logs: int = 250_000
+    memtable_max_bytes: int = 96 << 20
+
+    # Frozen memtables waiting for their segment to be written; past this, append waits (stall) for up to
+    # `stall_timeout` seconds, then raises BackpressureError. Bounds memory when ingest outruns the writer.
+    max_pending_flushes: int = 2
+    stall_timeout: float = 30.0
+
+    # One log's JSON above this many bytes is refused with IngestError (never a crash, never a partial store).
+    max_log_bytes: int = 1 << 20
+
+    # Background merging of small segments into larger ones. A merge rewrites its inputs once per tier, so
+    # `merge_factor` segments of one tier become one of the next: higher means less rewriting, more segments.
+    merge: bool = True
+    merge_factor: int = 4
+    max_segment_logs: int = 4_000_000
+
+    # Segment writing and merging run in a separate process so they use the second core beside ingest.
+    # False builds in a thread of this process (simpler to debug; slower ingest).
+    build_in_subprocess: bool = True
+
+    # A search running longer than this raises QueryTimeoutError instead of stalling the caller.
+    search_timeout: float = 30.0
+    # A search may hold at most this many rows in memory at once (hits of one page plus context); a larger
+    # `limit` is refused with QueryTooBroadError.
+    max_search_rows: int = 100_000
+
+    def __post_init__(self) -> None:
+        if self.fsync not in ("always", "interval", "never"):
+            raise ValueError(f'fsync must be "always", "interval" or "never", not {self.fsync!r}')
+        if self.memtable_max_logs < 1 or self.memtable_max_bytes < 1:
+            raise ValueError("memtable_max_logs and memtable_max_bytes must be positive")
+        if self.merge_factor < 2:
+            raise ValueError("merge_factor must be at least 2")

@@ -1,0 +1,182 @@
+"""Turns rows into one segment file (format in engine/segments/format.py). Runs in the builder process.
+
+Indexes built for every field (dotted name; the top-level `timestamp` is the time column instead):
+- `tok`: token -> documents whose value of the field holds the token (engine/tokens.py);
+- `val`: verbatim value text -> documents (exact match, regex, top values);
+- `num`: number key (engine/segments/numkeys.py) -> documents, for JSON numbers only;
+- `gram`: "a b" and "a b c" -> documents where those common tokens stand next to each other. Only
+  tokens held by at least `common_docs` documents get grams (Lucene's "common grams" idea): a phrase of
+  rare words is cheap to check on its few candidates, and a phrase of common words, the expensive case,
+  is answered from grams without reading rows.
+Tokens are computed once per distinct value, not per log: levels, hosts and message templates repeat.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import defaultdict
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ..documents import flatten
+from ..tokens import tokenize, value_text
+from . import postings, termdict
+from .format import SegmentFileWriter
+from .numkeys import number_key
+from .rows import Rows
+
+ROWS_PER_BLOCK = 512
+# A token held by at least max(GRAM_MIN_DOCS, docs / GRAM_DOCS_DIVISOR) documents is "common" and gets
+# grams. Lower means more phrases answered from the index, at the cost of a larger gram dictionary.
+GRAM_MIN_DOCS = 32
+GRAM_DOCS_DIVISOR = 2048
+
+
+class _Field:
+    __slots__ = ("docs", "nums", "vals")
+
+    def __init__(self) -> None:
+        self.docs: list[int] = []
+        self.vals: dict[str, list[int]] = {}
+        self.nums: dict[float, list[int]] = {}
+
+
+def build_segment(path: Path, rows: Rows) -> dict[str, Any]:
+    """Write `rows` as a segment at `path`; returns {"docs", "min_ts", "max_ts", "bytes"}."""
+    n = len(rows)
+    if n == 0:
+        raise ValueError("a segment needs at least one row")
+    times, seqs = rows.times, rows.seqs
+    order = sorted(range(n), key=lambda i: (times[i], seqs[i]))
+    writer = SegmentFileWriter(path)
+    try:
+        meta = _write(writer, rows, order)
+        size = writer.finish(meta)
+    except BaseException:
+        writer.abort()
+        raise
+    return {"docs": n, "min_ts": meta["min_ts"], "max_ts": meta["max_ts"], "bytes": size}
+
+
+def _write(writer: SegmentFileWriter, rows: Rows, order: list[int]) -> dict[str, Any]:
+    times = array("q", (rows.times[i] for i in order))
+    seqs = array("q", (rows.seqs[i] for i in order))
+    fields: dict[str, _Field] = {}
+    row_blocks = []
+    loads = orjson.loads
+    for block_start in range(0, len(order), ROWS_PER_BLOCK):
+        raws = [rows.raw(i) for i in order[block_start:block_start + ROWS_PER_BLOCK]]
+        block = b"".join((len(raws).to_bytes(4, "little"), array("I", map(len, raws)).tobytes(), *raws))
+        end = block_start + len(raws) - 1
+        row_blocks.append([writer.add(block), times[block_start], times[end]])
+        for doc, raw in enumerate(raws, block_start):
+            _add_doc(fields, doc, flatten(loads(raw)))
+    meta: dict[str, Any] = {
+        "docs": len(order),
+        "min_ts": times[0],
+        "max_ts": times[-1],
+        "min_seq": min(seqs),
+        "max_seq": max(seqs),
+        "rows_per_block": ROWS_PER_BLOCK,
+        "row_blocks": row_blocks,
+        "times": writer.add(times.tobytes()),
+        "seqs": writer.add(seqs.tobytes()),
+        "fields": {},
+        "common_docs": max(GRAM_MIN_DOCS, len(order) // GRAM_DOCS_DIVISOR),
+    }
+    common_docs = meta["common_docs"]
+    for name in sorted(fields):
+        meta["fields"][name] = _write_field(writer, fields[name], common_docs)
+    return meta
+
+
+def _add_doc(fields: dict[str, _Field], doc: int, flat: list) -> None:
+    for name, value in flat:
+        if name == "timestamp":
+            continue
+        f = fields.get(name)
+        if f is None:
+            f = fields[name] = _Field()
+        if not f.docs or f.docs[-1] != doc:
+            f.docs.append(doc)
+        if isinstance(value, str):
+            text = value
+        else:
+            text = value_text(value)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                docs = f.nums.get(value)
+                if docs is None:
+                    f.nums[value] = [doc]
+                elif docs[-1] != doc:
+                    docs.append(doc)
+        docs = f.vals.get(text)
+        if docs is None:
+            f.vals[text] = [doc]
+        elif docs[-1] != doc:
+            docs.append(doc)
+
+
+def _write_field(writer: SegmentFileWriter, f: _Field, common_docs: int) -> dict[str, Any]:
+    toks: dict[str, list[int]] = defaultdict(list)
+    value_tokens: list[tuple[list[str], list[int]]] = []
+    for text, docs in f.vals.items():
+        tokens = tokenize(text)
+        if len(tokens) == 1:
+            toks[tokens[0]].extend(docs)
+        elif tokens:
+            for token in set(tokens):
+                toks[token].extend(docs)
+            value_tokens.append((tokens, docs))
+    # A token's list is sorted and free of repeats when one value holds it; merge the rest.
+    tok_lists = {t: d if _increasing(d) else sorted(set(d)) for t, d in toks.items()}
+    common = {t for t, d in tok_lists.items() if len(d) >= common_docs}
+    grams: dict[str, list[int]] = defaultdict(list)
+    if common:
+        for tokens, docs in value_tokens:
+            for gram in _grams(tokens, common):
+                grams[gram].extend(docs)
+    num = None
+    if f.nums:
+        num = _write_dict(writer, sorted((number_key(x), d) for x, d in f.nums.items()))
+    return {
+        "docs": len(f.docs),
+        "exists": writer.add(postings.encode_sorted(f.docs)),
+        "tok": _write_dict(writer, _encoded_sorted(tok_lists)),
+        "val": _write_dict(writer, _encoded_sorted(f.vals)),
+        "num": num,
+        "gram": _write_dict(writer, _encoded_sorted(
+            {g: d if _increasing(d) else sorted(set(d)) for g, d in grams.items()})) if grams else None,
+    }
+
+
+def _increasing(docs: list[int]) -> bool:
+    return all(a < b for a, b in pairwise(docs))
+
+
+def _encoded_sorted(lists: dict[str, list[int]]) -> list[tuple[bytes, list[int]]]:
+    # str order is code point order, which is UTF-8 byte order: sort before encoding.
+    return [(term.encode(), lists[term]) for term in sorted(lists)]
+
+
+def _grams(tokens: list[str], common: set[str]) -> set[str]:
+    out = set()
+    flags = [t in common for t in tokens]
+    for i in range(len(tokens) - 1):
+        if flags[i] and flags[i + 1]:
+            out.add(tokens[i] + " " + tokens[i + 1])
+            if i + 2 < len(tokens) and flags[i + 2]:
+                out.add(tokens[i] + " " + tokens[i + 1] + " " + tokens[i + 2])
+    return out
+
+
+def _write_dict(writer: SegmentFileWriter, items: list[tuple[bytes, list[int]]]) -> dict[str, Any]:
+    """`items`: (term, ascending doc ids without repeats), sorted by term."""
+    first, blocks = [], []
+    encode = postings.encode_sorted
+    for first_term, block in termdict.build_blocks((t, encode(d)) for t, d in items):
+        first.append(first_term.decode("latin-1"))
+        blocks.append(writer.add(block))
+    return {"first": first, "blocks": blocks}

@@ -1,0 +1,129 @@
+"""The segment file: an immutable, checksummed container of zstd-compressed sections.
+
+Format (integers little-endian):
+
+    file    := magic "STRATSEG" (8 bytes) | section* | meta | footer
+    section := zstd frame; located by a handle [offset, length, crc] in the meta, crc = zlib.crc32 of the
+               stored (compressed) bytes
+    meta    := zstd(UTF-8 JSON object), see below
+    footer  := meta_offset u64 | meta_length u32 | meta_crc u32 | version u32 | magic "STRATSEG"   (32 bytes)
+
+The meta (written by engine/segments/builder.py, read by engine/segments/reader.py):
+
+    docs, min_ts, max_ts, min_seq, max_seq
+    rows_per_block: documents per row block (the last may hold fewer)
+    row_blocks: [[handle, min_ts, max_ts], ...]   a row block = count u32 | length u32{count} | JSON bytes
+    times: handle of the doc-id-ordered time column, i64{docs}
+    seqs:  handle of the doc-id-ordered ingest sequence column, i64{docs}
+    fields: {name: {"docs": logs having it, "exists": handle of a posting (engine/segments/postings.py),
+                    "tok": dict, "val": dict, "num": dict or null, "gram": dict or null}}
+    dict := {"first": [first term of each block, latin-1 text of its UTF-8 bytes], "blocks": [handle, ...]}
+
+Documents are sorted by (time, seq), so doc ids follow time and a time range is a doc-id interval.
+The file is written under a temporary name, fsynced, then renamed: a crash leaves no partial segment.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+import threading
+import zlib
+from pathlib import Path
+from typing import Any
+
+import orjson
+import zstandard
+
+from ..errors import CorruptionError, FormatVersionError
+from ..filenames import fsync_dir
+
+MAGIC = b"STRATSEG"
+VERSION = 1
+_FOOTER = struct.Struct("<QIII8s")
+# Level 3 is zstd's default: about the ratio of level 6 on log text at a fraction of the time.
+COMPRESSION_LEVEL = 3
+
+Handle = list[int]  # [offset, length, crc]
+
+
+class SegmentFileWriter:
+    """Writes sections, then the meta and footer; `finish` makes the file durable under its final name."""
+
+    def __init__(self, final_path: Path, level: int = COMPRESSION_LEVEL) -> None:
+        self.final_path = final_path
+        self.tmp_path = final_path.with_name(final_path.name + ".tmp")
+        self._file = open(self.tmp_path, "wb")  # noqa: SIM115 - closed by finish() or abort()
+        self._file.write(MAGIC)
+        self._pos = len(MAGIC)
+        self._zstd = zstandard.ZstdCompressor(level=level)
+
+    def add(self, raw: bytes) -> Handle:
+        """Compress and append one section; return its handle."""
+        data = self._zstd.compress(raw)
+        handle = [self._pos, len(data), zlib.crc32(data)]
+        self._file.write(data)
+        self._pos += len(data)
+        return handle
+
+    def finish(self, meta: dict[str, Any]) -> int:
+        """Write meta and footer, fsync, rename into place, fsync the directory. Returns the file size."""
+        data = self._zstd.compress(orjson.dumps(meta))
+        self._file.write(data)
+        self._file.write(_FOOTER.pack(self._pos, len(data), zlib.crc32(data), VERSION, MAGIC))
+        self._pos += len(data) + _FOOTER.size
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        # link, not rename: never replace an existing segment, whoever wrote it.
+        os.link(self.tmp_path, self.final_path)
+        os.unlink(self.tmp_path)
+        fsync_dir(self.final_path.parent)
+        return self._pos
+
+    def abort(self) -> None:
+        self._file.close()
+        self.tmp_path.unlink(missing_ok=True)
+
+
+class SegmentFile:
+    """Read side: maps the file, checks the footer, and serves sections by handle, verifying each crc."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size < len(MAGIC) + _FOOTER.size:
+                raise self._corrupt(f"file is cut short ({size} bytes)", 0)
+            self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        self.size = size
+        if self._map[:len(MAGIC)] != MAGIC:
+            raise self._corrupt("not a Strata segment (bad magic)", 0)
+        meta_offset, meta_length, meta_crc, version, magic = _FOOTER.unpack_from(self._map, size - _FOOTER.size)
+        if magic != MAGIC:
+            raise self._corrupt("footer is damaged or the file is cut short", size - _FOOTER.size)
+        if version != VERSION:
+            raise FormatVersionError(
+                f"{path}: segment format version {version} is not supported (this build reads {VERSION})",
+                path=str(path), offset=size - _FOOTER.size)
+        self._local = threading.local()  # a ZstdDecompressor must not be shared between threads
+        self.meta: dict[str, Any] = orjson.loads(self.read([meta_offset, meta_length, meta_crc]))
+
+    def read(self, handle: Handle) -> bytes:
+        offset, length, crc = handle
+        if offset + length > self.size:
+            raise self._corrupt("section runs past the end of the file", offset)
+        data = self._map[offset:offset + length]
+        if zlib.crc32(data) != crc:
+            raise self._corrupt("section checksum mismatch", offset)
+        dctx = getattr(self._local, "dctx", None)
+        if dctx is None:
+            dctx = self._local.dctx = zstandard.ZstdDecompressor()
+        return dctx.decompress(data)
+
+    def _corrupt(self, what: str, offset: int) -> CorruptionError:
+        return CorruptionError(f"{self.path}: {what} at offset {offset}", path=str(self.path), offset=offset)
+
+    def close(self) -> None:
+        self._map.close()

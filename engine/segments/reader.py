@@ -1,0 +1,270 @@
+"""SegmentReader: serves one segment file lazily to searches.
+
+Opening reads only the footer and meta; the time and sequence columns load on first use, and term and
+row blocks are decompressed on demand into a small per-segment LRU cache. Thread-safe: loads are
+idempotent, and the cache is guarded by a lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from array import array
+from bisect import bisect_left, bisect_right
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from pyroaring import BitMap
+
+from . import postings
+from .format import SegmentFile
+from .numkeys import number_key
+from .termdict import TermBlock, TermDict
+
+# Decompressed blocks kept per segment. A term block is ~16 KiB and a row block ~150 KiB before compression.
+CACHE_BLOCKS = 128
+_EMPTY = BitMap()
+
+
+class SegmentReader:
+    time_sorted = True
+
+    def __init__(self, path: Path, segment_id: int) -> None:
+        self.path = path
+        self.id = segment_id
+        self._file = SegmentFile(path)
+        meta = self._file.meta
+        self._meta = meta
+        self.doc_count: int = meta["docs"]
+        self.min_ts: int = meta["min_ts"]
+        self.max_ts: int = meta["max_ts"]
+        self.bytes = self._file.size
+        # Tokens held by at least this many docs have grams (engine/segments/builder.py).
+        self.common_docs: int = meta["common_docs"]
+        self._fields: dict = meta["fields"]
+        self._by_lower: dict[str, list[str]] = {}
+        for name in self._fields:
+            self._by_lower.setdefault(name.lower(), []).append(name)
+        self._dicts: dict[tuple[str, str], TermDict | None] = {}
+        self._cache: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+        self._times: array | None = None
+        self._seqs: array | None = None
+
+    # ---- columns -------------------------------------------------------------------------------------
+    @property
+    def times(self) -> array:
+        if self._times is None:
+            self._times = self._column("times")
+        return self._times
+
+    @property
+    def seqs(self) -> array:
+        if self._seqs is None:
+            self._seqs = self._column("seqs")
+        return self._seqs
+
+    def _column(self, name: str) -> array:
+        column = array("q")
+        column.frombytes(self._file.read(self._meta[name]))
+        return column
+
+    # ---- Source protocol (see engine/search.py) ------------------------------------------------------
+    def field_names(self) -> list[str]:
+        return list(self._fields)
+
+    def resolve_field(self, name: str) -> list[str]:
+        return self._by_lower.get(name.lower(), [])
+
+    def field_docs(self, field: str) -> int:
+        return self._fields[field]["docs"]
+
+    def everything(self) -> BitMap:
+        bm = BitMap()
+        bm.add_range(0, self.doc_count)
+        return bm
+
+    def exists(self, field: str) -> BitMap:
+        return postings.decode(self._cached(("exists", field), lambda: self._file.read(self._fields[field]["exists"])))
+
+    def token(self, field: str, token: str) -> BitMap:
+        d = self._dict(field, "tok")
+        return (d.get(token.encode()) if d else None) or _EMPTY
+
+    def value(self, field: str, text: str) -> BitMap:
+        d = self._dict(field, "val")
+        return (d.get(text.encode()) if d else None) or _EMPTY
+
+    def gram(self, field: str, tokens: tuple[str, ...]) -> BitMap | None:
+        """Docs where the tokens (2 or 3, all common) stand together; None when this index can't tell."""
+        d = self._dict(field, "gram")
+        if d is None:
+            return None
+        return d.get(" ".join(tokens).encode())
+
+    def common_gram_possible(self, field: str) -> bool:
+        return self._fields[field]["gram"] is not None
+
+    def token_range(self, field: str, low: str, high: str | None) -> Iterator[tuple[str, BitMap]]:
+        d = self._dict(field, "tok")
+        if d is None:
+            return
+        for term, bm in d.scan(low.encode(), None if high is None else high.encode()):
+            yield term.decode(), bm
+
+    def tokens(self, field: str) -> Iterator[tuple[str, Callable[[], BitMap]]]:
+        d = self._dict(field, "tok")
+        if d is not None:
+            for term, thunk in d.terms():
+                yield term.decode(), thunk
+
+    def values(self, field: str, contains: str | None = None) -> Iterator[tuple[str, Callable[[], BitMap]]]:
+        """Every verbatim value with a thunk for its docs; with `contains`, only values holding that text."""
+        d = self._dict(field, "val")
+        if d is None:
+            return
+        needle = contains.encode() if contains else b""
+        for term, thunk in d.terms():
+            if needle in term:
+                yield term.decode(), thunk
+
+    def numeric(self, field: str, low: float | None, high: float | None,
+                low_inclusive: bool, high_inclusive: bool) -> BitMap:
+        d = self._dict(field, "num")
+        if d is None:
+            return _EMPTY
+        lo = number_key(low) if low is not None else b""
+        out = BitMap()
+        high_key = number_key(high) if high is not None else None
+        for key, bm in d.scan(lo, None):
+            if high_key is not None and (key > high_key or (key == high_key and not high_inclusive)):
+                break
+            if low is not None and key == lo and not low_inclusive:
+                continue
+            out |= bm
+        return out
+
+    def time_range(self, low: int | None, high: int | None) -> BitMap:
+        """Docs with low <= time <= high (None: open); a doc-id interval since docs are sorted by time."""
+        times = self.times
+        start = 0 if low is None else bisect_left(times, low)
+        end = self.doc_count if high is None else bisect_right(times, high)
+        bm = BitMap()
+        if start < end:
+            bm.add_range(start, end)
+        return bm
+
+    def before(self, ts: int, seq: int) -> BitMap:
+        """Docs whose (time, seq) sorts before (ts, seq): the rest of a newest-first listing after a cursor."""
+        return self._key_interval(0, self._key_position(ts, seq))
+
+    def after(self, ts: int, seq: int) -> BitMap:
+        """Docs whose (time, seq) sorts after (ts, seq)."""
+        pos = self._key_position(ts, seq)
+        if pos < self.doc_count and (self.times[pos], self.seqs[pos]) == (ts, seq):
+            pos += 1
+        return self._key_interval(pos, self.doc_count)
+
+    def upto_seq(self, last_seq: int) -> BitMap | None:
+        """Docs stored at or before ingest sequence `last_seq`; None when that is all of them."""
+        if self._meta["max_seq"] <= last_seq:
+            return None
+        return BitMap(d for d, seq in enumerate(self.seqs) if seq <= last_seq)
+
+    def _key_position(self, ts: int, seq: int) -> int:
+        times, seqs = self.times, self.seqs
+        lo, hi = bisect_left(times, ts), bisect_right(times, ts)
+        while lo < hi and seqs[lo] < seq:  # few docs share one nanosecond
+            lo += 1
+        return lo
+
+    def _key_interval(self, start: int, end: int) -> BitMap:
+        bm = BitMap()
+        if start < end:
+            bm.add_range(start, end)
+        return bm
+
+    def newest(self, docs: BitMap, k: int) -> list[tuple[int, int, int]]:
+        """(time, seq, doc) of the k newest of `docs`, newest first."""
+        times, seqs = self.times, self.seqs
+        n = len(docs)
+        picked = docs[max(n - k, 0):] if n > k else docs
+        return [(times[d], seqs[d], d) for d in reversed(picked)]
+
+    def oldest(self, docs: BitMap, k: int) -> list[tuple[int, int, int]]:
+        times, seqs = self.times, self.seqs
+        picked = docs[:k] if len(docs) > k else docs
+        return [(times[d], seqs[d], d) for d in picked]
+
+    def keys(self, docs: Iterable[int]) -> list[tuple[int, int]]:
+        times, seqs = self.times, self.seqs
+        return [(times[d], seqs[d]) for d in docs]
+
+    def fetch(self, docs: Iterable[int]) -> list[bytes]:
+        """The original JSON of each doc, in the order given."""
+        per_block = self._meta["rows_per_block"]
+        out = []
+        for d in docs:
+            block_index, offset = divmod(d, per_block)
+            out.append(self._row_block(block_index)[offset])
+        return out
+
+    def iter_rows(self) -> Iterator[tuple[int, int, bytes]]:
+        """(time, seq, original JSON) of every doc in doc-id order, one row block in memory at a time."""
+        times, seqs = self.times, self.seqs
+        doc = 0
+        for handle, _, _ in self._meta["row_blocks"]:
+            for raw in _split_rows(self._file.read(handle)):
+                yield times[doc], seqs[doc], raw
+                doc += 1
+
+    def block_times(self) -> list[tuple[int, int]]:
+        return [(lo, hi) for _, lo, hi in self._meta["row_blocks"]]
+
+    # ---- internals -----------------------------------------------------------------------------------
+    def _row_block(self, i: int) -> list[bytes]:
+        return self._cached(("rows", i), lambda: _split_rows(self._file.read(self._meta["row_blocks"][i][0])))
+
+    def _dict(self, field: str, kind: str) -> TermDict | None:
+        key = (field, kind)
+        d = self._dicts.get(key, False)
+        if d is not False:
+            return d
+        spec = self._fields.get(field, {}).get(kind)
+        if spec is None:
+            d = None
+        else:
+            blocks = spec["blocks"]
+            d = TermDict([t.encode("latin-1") for t in spec["first"]],
+                         lambda i, f=field, k=kind, b=blocks: self._cached(
+                             (f, k, i), lambda: TermBlock(self._file.read(b[i]))))
+        self._dicts[key] = d
+        return d
+
+    def _cached(self, key: tuple, load: Callable):
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+                return hit
+        value = load()
+        with self._lock:
+            self._cache[key] = value
+            if len(self._cache) > CACHE_BLOCKS:
+                self._cache.popitem(last=False)
+        return value
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _split_rows(block: bytes) -> list[bytes]:
+    count = int.from_bytes(block[:4], "little")
+    lengths = array("I")
+    lengths.frombytes(block[4:4 + 4 * count])
+    pos = 4 + 4 * count
+    rows = []
+    for n in lengths:
+        rows.append(block[pos:pos + n])
+        pos += n
+    return rows

@@ -1,0 +1,118 @@
+"""A sorted term dictionary: terms in byte order, each with its posting list, cut into blocks.
+
+A dictionary is a list of blocks, each stored as one zstd-compressed section of the segment file
+(engine/segments/format.py); the segment's meta keeps the first term of every block, so a look-up
+bisects that list and decompresses a single block. Terms are UTF-8, and UTF-8 byte order is code point
+order, so prefix and range scans work on bytes.
+
+Block format (little-endian, before compression):
+
+    block := count u32 | term_length u32{count} | posting_length u32{count}
+             | term bytes (concatenated) | posting bytes (concatenated, engine/segments/postings.py)
+"""
+
+from __future__ import annotations
+
+import struct
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator
+from itertools import accumulate
+
+from pyroaring import BitMap
+
+from . import postings
+
+_COUNT = struct.Struct("<I")
+# Uncompressed bytes per block: a look-up decompresses one block, so smaller is faster per look-up but
+# costs more index entries in the meta and a worse compression ratio.
+BLOCK_TARGET_BYTES = 16 << 10
+
+
+def build_blocks(items: Iterable[tuple[bytes, bytes]]) -> Iterator[tuple[bytes, bytes]]:
+    """(first term, uncompressed block) for sorted (term, encoded posting) pairs."""
+    terms: list[bytes] = []
+    posts: list[bytes] = []
+    size = 0
+    for term, post in items:
+        terms.append(term)
+        posts.append(post)
+        size += len(term) + len(post) + 8
+        if size >= BLOCK_TARGET_BYTES:
+            yield terms[0], _encode_block(terms, posts)
+            terms, posts, size = [], [], 0
+    if terms:
+        yield terms[0], _encode_block(terms, posts)
+
+
+def _encode_block(terms: list[bytes], posts: list[bytes]) -> bytes:
+    return b"".join((
+        _COUNT.pack(len(terms)),
+        array("I", map(len, terms)).tobytes(),
+        array("I", map(len, posts)).tobytes(),
+        *terms,
+        *posts,
+    ))
+
+
+class TermBlock:
+    """One decoded block: its terms (bytes, sorted) and lazy access to their postings."""
+
+    __slots__ = ("_data", "_post_offsets", "terms")
+
+    def __init__(self, data: bytes) -> None:
+        (count,) = _COUNT.unpack_from(data, 0)
+        lengths = array("I")
+        lengths.frombytes(data[4:4 + 8 * count])
+        term_lengths = lengths[:count]
+        post_lengths = lengths[count:]
+        pos = 4 + 8 * count
+        terms = []
+        for n in term_lengths:
+            terms.append(data[pos:pos + n])
+            pos += n
+        self.terms = terms
+        self._post_offsets = list(accumulate(post_lengths, initial=pos))
+        self._data = data
+
+    def posting(self, i: int) -> BitMap:
+        return postings.decode(memoryview(self._data)[self._post_offsets[i]:self._post_offsets[i + 1]])
+
+
+class TermDict:
+    """Read side of one dictionary. `load(i)` returns block i decoded (the caller caches)."""
+
+    def __init__(self, first_terms: list[bytes], load: Callable[[int], TermBlock]) -> None:
+        self._first = first_terms
+        self._load = load
+
+    def get(self, term: bytes) -> BitMap | None:
+        i = bisect_right(self._first, term) - 1
+        if i < 0:
+            return None
+        block = self._load(i)
+        j = bisect_left(block.terms, term)
+        if j < len(block.terms) and block.terms[j] == term:
+            return block.posting(j)
+        return None
+
+    def scan(self, low: bytes = b"", high: bytes | None = None) -> Iterator[tuple[bytes, BitMap]]:
+        """Every (term, posting) with low <= term < high (high None: to the end), in order."""
+        i = max(bisect_right(self._first, low) - 1, 0)
+        for b in range(i, len(self._first)):
+            if high is not None and self._first[b] >= high:
+                return
+            block = self._load(b)
+            j = bisect_left(block.terms, low) if b == i else 0
+            for k in range(j, len(block.terms)):
+                term = block.terms[k]
+                if high is not None and term >= high:
+                    return
+                yield term, block.posting(k)
+
+    def terms(self) -> Iterator[tuple[bytes, Callable[[], BitMap]]]:
+        """Every term with a thunk for its posting, so filters over terms decode only what they keep."""
+        for b in range(len(self._first)):
+            block = self._load(b)
+            for k, term in enumerate(block.terms):
+                yield term, (lambda block=block, k=k: block.posting(k))

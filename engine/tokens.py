@@ -1,0 +1,30 @@
+"""The one tokenizer of Strata, shared by indexing, query execution and the test oracle.
+
+A text value is lowercased, then split into tokens: the maximal runs of Unicode word characters
+(`\\w+` in Python's `re`). Numbers and booleans are tokenized through their JSON text
+(`value_text`), so `200` is the token "200" and `3.5` the tokens "3" and "5".
+"""
+
+import re
+
+_WORD = re.compile(r"\w+")
+
+
+def tokenize(text: str) -> list[str]:
+    """The tokens of `text`, in order, repeats kept."""
+    return _WORD.findall(text.lower())
+
+
+def value_text(value: object) -> str:
+    """The verbatim text of a scalar JSON value: strings as they are, everything else as JSON writes it."""
+    if isinstance(value, str):
+        return value
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)

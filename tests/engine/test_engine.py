@@ -1,0 +1,188 @@
+"""The Engine facade end to end on real files: append, search, recovery, limits, locking."""
+
+import gzip  # noqa: F401  (kept for symmetry with server tests' body forms)
+import multiprocessing
+import os
+
+import orjson
+import pytest
+
+from engine import (
+    Engine,
+    EngineOptions,
+    IngestError,
+    LockedError,
+    QueryError,
+    QuerySyntaxError,
+    QueryTooBroadError,
+)
+
+SAMPLE = {"level": "error", "message": "Failed to connect to DB", "resourceId": "server-1234",
+          "timestamp": "2023-09-15T08:00:00Z", "traceId": "abc-xyz-123", "spanId": "span-456",
+          "commit": "5e5342f", "metadata": {"parentResourceId": "server-0987"}}
+
+
+def small(**kw) -> EngineOptions:
+    return EngineOptions(build_in_subprocess=False, **kw)
+
+
+def make_logs(n: int, start: int = 0) -> list[dict]:
+    levels = ["info", "warn", "error", "debug"]
+    return [{"level": levels[i % 4], "message": f"Request {i} failed to connect to DB" if i % 3 == 0 else
+             f"User {i} logged in", "resourceId": f"server-{i % 50:04d}",
+             "timestamp": f"2023-09-{1 + (i % 28):02d}T{i % 24:02d}:00:00Z", "n": i}
+            for i in range(start, start + n)]
+
+
+def test_append_then_search_returns_originals_newest_first(tmp_path):
+    with Engine.open(tmp_path, small()) as db:
+        assert db.append([SAMPLE, {**SAMPLE, "timestamp": "2023-09-16T08:00:00Z", "level": "info"}]) == 2
+        hits = db.search("level:error")
+        assert hits.total == 1 and hits.logs == [SAMPLE]
+        hits = db.search("*")
+        assert [h["level"] for h in hits.logs] == ["info", "error"]
+        assert db.search("resourceid:server-1234").total == 2  # field names ignore case
+        assert db.search("metadata.parentResourceId:server-0987").total == 2
+
+
+def test_ndjson_and_errors_name_the_line(tmp_path):
+    with Engine.open(tmp_path, small(max_log_bytes=200)) as db:
+        body = b'{"a":1}\n\n{"a":2}\n'
+        assert db.append_ndjson(body) == 2
+        with pytest.raises(IngestError) as info:
+            db.append_ndjson(b'{"a":3}\n{"a":\n')
+        assert info.value.line == 2 and info.value.index == 1
+        with pytest.raises(IngestError, match="JSON object"):
+            db.append_ndjson(b'[1,2]\n')
+        with pytest.raises(IngestError, match="over the limit"):
+            db.append_ndjson(b'{"a":"' + b"x" * 300 + b'"}')
+        with pytest.raises(IngestError, match="timestamp"):
+            db.append([{"a": 1}, {"timestamp": "yesterday"}])
+        assert db.search("*").total == 2  # nothing of the refused calls was stored
+
+
+def test_timestamps_in_every_accepted_form(tmp_path):
+    forms = ["2023-09-15T08:00:00Z", "2023-09-15T10:00:00+02:00", "2023-09-15T08:00:00.000000000Z",
+             1694764800, 1694764800000, 1694764800000000000, "2023-09-15 08:00:00Z"]
+    with Engine.open(tmp_path, small()) as db:
+        db.append([{"i": i, "timestamp": f} for i, f in enumerate(forms)])
+        hits = db.search("timestamp:2023-09-15T08:00:00Z")
+        assert hits.total == len(forms)
+        assert set(hits.timestamps) == {1694764800 * 10**9}
+
+
+def test_search_spans_memtable_and_segments_and_survives_reopen(tmp_path):
+    logs = make_logs(3000)
+    with Engine.open(tmp_path, small(memtable_max_logs=700)) as db:
+        for i in range(0, 3000, 250):
+            db.append(logs[i:i + 250])
+        db.flush()
+        db.append(make_logs(100, 3000))
+        expected = db.search('message:"failed to connect" AND level:error', limit=10)
+        assert db.statistics().segments >= 4
+    with Engine.open(tmp_path, small(memtable_max_logs=700)) as db:
+        again = db.search('message:"failed to connect" AND level:error', limit=10)
+        assert again.total == expected.total == sum(
+            1 for x in make_logs(3100) if x["level"] == "error" and "failed to connect" in x["message"].lower())
+        assert again.raw == expected.raw
+
+
+def test_cursor_pages_cover_everything_once(tmp_path):
+    with Engine.open(tmp_path, small(memtable_max_logs=300)) as db:
+        db.append(make_logs(1000))
+        seen, cursor = [], None
+        while True:
+            hits = db.search("level:info OR level:warn", limit=77, cursor=cursor)
+            seen.extend(hits.raw)
+            db.append(make_logs(5, 5000 + len(seen)))  # new logs arriving between pages
+            if hits.next_cursor is None:
+                break
+            cursor = hits.next_cursor
+        assert len(seen) == len(set(seen)) == 500  # the 5-log arrivals after page one are not in it
+
+
+def test_oldest_order_and_time_bounds(tmp_path):
+    with Engine.open(tmp_path, small()) as db:
+        db.append(make_logs(100))
+        hits = db.search("*", start="2023-09-10", end="2023-09-12T23:59:59Z", order="oldest", limit=1000)
+        assert hits.timestamps == sorted(hits.timestamps)
+        assert hits.total == sum(1 for x in make_logs(100) if "2023-09-10" <= x["timestamp"][:10] <= "2023-09-12")
+
+
+def test_histogram_and_field_values(tmp_path):
+    with Engine.open(tmp_path, small(memtable_max_logs=40)) as db:
+        db.append(make_logs(100))
+        db.flush()
+        db.append(make_logs(20, 100))
+        hist = db.histogram("*", interval="1d", by="level")
+        assert sum(c for _, c in hist.buckets) == 120
+        assert sum(sum(v) for v in hist.series.values()) == 120
+        assert db.field_values("level", "*", top=2) == [("debug", 30), ("error", 30)]
+        assert dict(db.fields())["resourceId"] == 120
+
+
+def test_bad_queries_are_clear_errors(tmp_path):
+    with Engine.open(tmp_path, small()) as db:
+        with pytest.raises(QuerySyntaxError) as info:
+            db.search("level:")
+        assert info.value.column >= 7
+        with pytest.raises(QueryError, match="not a time"):
+            db.search("timestamp:[yesterday TO now]")
+        with pytest.raises(QueryTooBroadError):
+            db.search("*", limit=10**9)
+
+
+def _hold_lock(path: str, ready, done) -> None:
+    db = Engine.open(path, EngineOptions(build_in_subprocess=False))
+    ready.set()
+    done.wait(10)
+    db.close()
+
+
+def test_second_writer_is_refused_naming_the_holder(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    ready, done = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(str(tmp_path), ready, done))
+    holder.start()
+    try:
+        assert ready.wait(20)
+        with pytest.raises(LockedError, match=f"pid {holder.pid}"):
+            Engine.open(tmp_path)
+    finally:
+        done.set()
+        holder.join()
+    Engine.open(tmp_path).close()  # free again once the holder is gone
+
+
+def test_subscribe_sees_new_matching_logs(tmp_path):
+    with Engine.open(tmp_path, small()) as db:
+        got = []
+        stop = db.subscribe("level:error", got.extend)
+        db.append([SAMPLE, {**SAMPLE, "level": "info"}])
+        stop()
+        db.append([SAMPLE])
+        assert got == [SAMPLE]
+
+
+def test_background_merges_keep_answers(tmp_path):
+    opts = small(memtable_max_logs=100, merge_factor=2)
+    with Engine.open(tmp_path, opts) as db:
+        for i in range(0, 800, 100):
+            db.append(make_logs(100, i))
+        db.flush()
+        db.wait_for_merges()
+        st = db.statistics()
+        assert st.merges_total >= 1 and st.segments < 8
+        assert db.search("*").total == 800
+        assert db.search("level:error").total == 200
+    names = os.listdir(tmp_path)
+    assert sum(n.endswith(".sst") for n in names) == st.segments  # merged inputs were deleted
+
+
+def test_orjson_round_trip_of_originals(tmp_path):
+    odd = {"ünï": "cödé ✓", "nested": {"list": [1, {"x": None}], "f": 1.5}, "b": True}
+    with Engine.open(tmp_path, small()) as db:
+        db.append([odd])
+        db.flush()
+        assert db.search("cödé").logs == [odd]
+        assert orjson.loads(db.search("nested.list.x:*").raw[0]) == odd
