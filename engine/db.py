@@ -27,7 +27,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -65,6 +65,7 @@ from .wal import WalWriter, encode_entries, frame_batch, read_wal
 log = logging.getLogger("strata.engine")
 
 TimeArg = int | str | datetime | None
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CURSOR = struct.Struct("<qqq")  # time, seq of the last hit; last seq stored when paging began
 
 
@@ -844,7 +845,8 @@ def _time_arg(value: TimeArg, budget: Budget, what: str) -> int | None:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise QueryError(f"{what} datetime has no time zone; give one (UTC is datetime.timezone.utc)")
-        return int(value.timestamp()) * 1_000_000_000 + value.microsecond * 1000
+        delta = value - _EPOCH  # timedelta arithmetic keeps microseconds exact, unlike .timestamp()
+        return (delta.days * 86400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
     if isinstance(value, bool):
         raise QueryError(f"{what} must be a time, not a boolean")
     if isinstance(value, int):
