@@ -25,7 +25,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -144,7 +144,8 @@ class Engine:
         self._next_subscriber = 0
         self._stats = {"appended_logs": 0, "appended_bytes": 0, "fsyncs": 0, "fsync_seconds": 0.0,
                        "flushes": 0, "merges": 0}
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: Executor | None = None
+        self._next_segment_id = 1
         self._bg_wake = threading.Condition()
         self._bg_stop = False
         self._bg_busy = False
@@ -200,6 +201,7 @@ class Engine:
         self._segments = tuple(segments)
         self._manifest = manifest
         self._next_seq = manifest.next_seq
+        self._next_segment_id = manifest.next_segment_id
         wal_gens.sort()
         memtables = []
         for gen in wal_gens:
@@ -424,49 +426,77 @@ class Engine:
                     self._stats["fsync_seconds"] += time.perf_counter() - started
 
     # ---- background: segments and merges ------------------------------------------------------------
-    def _builder(self) -> ProcessPoolExecutor | None:
-        if not self.options.build_in_subprocess:
-            return None
+    def _executor(self) -> Executor:
         if self._pool is None:
-            # spawn, not fork: the parent has threads, and a forked child could inherit a held lock.
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_die_with_parent)
+            if self.options.build_in_subprocess:
+                # spawn, not fork: the parent has threads, and a forked child could inherit a held lock.
+                self._pool = ProcessPoolExecutor(self.options.builder_processes,
+                                                 mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_die_with_parent)
+            else:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="strata-builder")
         return self._pool
 
-    def _run_job(self, fn: Callable, *args: Any) -> Any:
-        pool = self._builder()
-        if pool is None:
-            return fn(*args)
-        return pool.submit(fn, *args).result()
-
     def _background(self) -> None:
-        while True:
-            with self._bg_wake:
-                while not self._bg_stop and not self._frozen and not self._merge_due():
-                    self._bg_wake.wait(1.0)
-                if self._bg_stop:
-                    return
-                self._bg_busy = True
-            try:
-                if self._frozen:
-                    self._flush_one(self._frozen[0])
-                else:
-                    plan = self._merge_due()
-                    if plan:
-                        self._merge(plan)
-            except BaseException as exc:
-                log.exception("background segment work failed")
-                with self._cv:
-                    if self._failed is None:
-                        self._failed = exc
-                    self._cv.notify_all()
-                return
-            finally:
+        """Submits flushes (several at once, one per builder process) and merges (when no flush waits),
+        and installs finished segments: flushes strictly in WAL order, since the manifest's `wal_start`
+        can only move past generations that are all in segments."""
+        flushing: dict[int, tuple[Memtable, int, Future]] = {}  # wal generation -> job
+        merging: tuple[list[SegmentMeta], int, Future] | None = None
+        try:
+            while True:
                 with self._bg_wake:
-                    self._bg_busy = False
+                    if self._bg_stop:
+                        break
+                    frozen = list(self._frozen)
+                for memtable in frozen:
+                    if memtable.wal_generation not in flushing:
+                        segment_id = self._take_segment_id()
+                        rows = Rows.pack(zip(memtable.times, memtable.seqs, memtable.raws, strict=True))
+                        path = str(self.path / filenames.segment_name(segment_id))
+                        flushing[memtable.wal_generation] = (
+                            memtable, segment_id, self._executor().submit(write_segment, path, rows))
+                while flushing:
+                    oldest = min(flushing)
+                    memtable, segment_id, future = flushing[oldest]
+                    if not future.done():
+                        break
+                    self._install_flush(memtable, segment_id, future.result())
+                    del flushing[oldest]
+                if merging is not None and merging[2].done():
+                    self._install_merge(merging[0], merging[1], merging[2].result())
+                    merging = None
+                if merging is None and not flushing and (plan := self._merge_due()):
+                    segment_id = self._take_segment_id()
+                    inputs = [(str(self.path / filenames.segment_name(s.id)), s.id) for s in plan]
+                    path = str(self.path / filenames.segment_name(segment_id))
+                    merging = (plan, segment_id, self._executor().submit(merge_segments, path, inputs))
+                with self._bg_wake:
+                    self._bg_busy = bool(flushing or merging)
                     self._bg_wake.notify_all()
-                with self._cv:
-                    self._cv.notify_all()
+                jobs = [job[2] for job in flushing.values()] + ([merging[2]] if merging else [])
+                if jobs:
+                    wait(jobs, timeout=0.05, return_when=FIRST_COMPLETED)
+                else:
+                    with self._bg_wake:
+                        if not self._bg_stop and len(self._frozen) == len(frozen):
+                            self._bg_wake.wait(0.5)
+        except BaseException as exc:
+            log.exception("background segment work failed")
+            with self._cv:
+                if self._failed is None:
+                    self._failed = exc
+                self._cv.notify_all()
+        finally:
+            with self._bg_wake:
+                self._bg_busy = False
+                self._bg_wake.notify_all()
+
+    def _take_segment_id(self) -> int:
+        with self._state_lock:
+            segment_id = self._next_segment_id
+            self._next_segment_id += 1
+        return segment_id
 
     def _merge_due(self) -> list[SegmentMeta] | None:
         if not self.options.merge:
@@ -474,19 +504,17 @@ class Engine:
         return plan_merge(self._manifest.segments, base_docs=self.options.memtable_max_logs,
                           factor=self.options.merge_factor, max_docs=self.options.max_segment_logs)
 
-    def _flush_one(self, frozen: Memtable) -> None:
-        segment_id = self._manifest.next_segment_id
-        seg_path = self.path / filenames.segment_name(segment_id)
-        rows = Rows.pack(zip(frozen.times, frozen.seqs, frozen.raws, strict=True))
-        info = self._run_job(write_segment, str(seg_path), rows)
-        reader = SegmentReader(seg_path, segment_id)
-        meta = SegmentMeta(id=segment_id, docs=info["docs"], min_ts=info["min_ts"], max_ts=info["max_ts"],
+    def _segment_meta(self, segment_id: int, info: dict[str, Any]) -> SegmentMeta:
+        return SegmentMeta(id=segment_id, docs=info["docs"], min_ts=info["min_ts"], max_ts=info["max_ts"],
                            bytes=info["bytes"])
+
+    def _install_flush(self, frozen: Memtable, segment_id: int, info: dict[str, Any]) -> None:
+        reader = SegmentReader(self.path / filenames.segment_name(segment_id), segment_id)
         with self._state_lock:
             manifest = Manifest(
-                segments=(*self._manifest.segments, meta),
+                segments=(*self._manifest.segments, self._segment_meta(segment_id, info)),
                 wal_start=frozen.wal_generation + 1,
-                next_segment_id=segment_id + 1,
+                next_segment_id=self._next_segment_id,
                 next_seq=max(self._manifest.next_seq, max(frozen.seqs) + 1),
             )
             write_manifest(self.path, manifest)
@@ -496,24 +524,18 @@ class Engine:
         # Only now, with the segment durable and recorded, is the WAL generation redundant.
         (self.path / filenames.wal_name(frozen.wal_generation)).unlink(missing_ok=True)
         self._stats["flushes"] += 1
+        with self._cv:
+            self._cv.notify_all()  # appends may be waiting for room
 
-    def _merge(self, plan: list[SegmentMeta]) -> None:
-        segment_id = self._manifest.next_segment_id
-        with self._state_lock:
-            self._manifest = Manifest(self._manifest.segments, self._manifest.wal_start, segment_id + 1,
-                                      self._manifest.next_seq)
-        seg_path = self.path / filenames.segment_name(segment_id)
-        inputs = [(str(self.path / filenames.segment_name(s.id)), s.id) for s in plan]
-        info = self._run_job(merge_segments, str(seg_path), inputs)
-        reader = SegmentReader(seg_path, segment_id)
-        meta = SegmentMeta(id=segment_id, docs=info["docs"], min_ts=info["min_ts"], max_ts=info["max_ts"],
-                           bytes=info["bytes"])
+    def _install_merge(self, plan: list[SegmentMeta], segment_id: int, info: dict[str, Any]) -> None:
+        reader = SegmentReader(self.path / filenames.segment_name(segment_id), segment_id)
         merged = {s.id for s in plan}
         with self._state_lock:
             manifest = Manifest(
-                segments=(*(s for s in self._manifest.segments if s.id not in merged), meta),
+                segments=(*(s for s in self._manifest.segments if s.id not in merged),
+                          self._segment_meta(segment_id, info)),
                 wal_start=self._manifest.wal_start,
-                next_segment_id=max(self._manifest.next_segment_id, segment_id + 1),
+                next_segment_id=self._next_segment_id,
                 next_seq=self._manifest.next_seq,
             )
             write_manifest(self.path, manifest)

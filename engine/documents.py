@@ -35,19 +35,19 @@ def _flatten_into(out: list[tuple[str, Scalar]], prefix: str, obj: dict) -> None
         if isinstance(value, dict):
             _flatten_into(out, name + ".", value)
         elif isinstance(value, list):
-            out.extend(_flatten_list(name, value))
+            out.extend(flatten_list(name, value))
         else:
             out.append((name, value))
 
 
-def _flatten_list(name: str, values: list) -> Iterator[tuple[str, Scalar]]:
+def flatten_list(name: str, values: list) -> Iterator[tuple[str, Scalar]]:
     for value in values:
         if isinstance(value, dict):
             nested: list[tuple[str, Scalar]] = []
             _flatten_into(nested, name + ".", value)
             yield from nested
         elif isinstance(value, list):
-            yield from _flatten_list(name, value)
+            yield from flatten_list(name, value)
         else:
             yield (name, value)
 

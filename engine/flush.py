@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .segments.builder import build_segment
+from .segments.merger import merge
 from .segments.reader import SegmentReader
 from .segments.rows import Rows
 
@@ -18,13 +19,10 @@ def write_segment(path: str, rows: Rows) -> dict[str, Any]:
 
 
 def merge_segments(path: str, inputs: list[tuple[str, int]]) -> dict[str, Any]:
-    """Rewrite the segments at `inputs` ((path, id) pairs) as one segment at `path`."""
-    def triples():
-        for in_path, segment_id in inputs:
-            reader = SegmentReader(Path(in_path), segment_id)
-            try:
-                yield from reader.iter_rows()
-            finally:
-                reader.close()
-
-    return build_segment(Path(path), Rows.pack(triples()))
+    """Merge the segments at `inputs` ((path, id) pairs) into one segment at `path`."""
+    readers = [SegmentReader(Path(in_path), segment_id) for in_path, segment_id in inputs]
+    try:
+        return merge(Path(path), readers)
+    finally:
+        for reader in readers:
+            reader.close()

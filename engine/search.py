@@ -163,7 +163,7 @@ class Evaluator:
 
     def _narrow_with_grams(self, field: str, tokens: list[str], postings: dict[str, BitMap],
                            candidates: BitMap) -> tuple[BitMap, bool]:
-        common = [len(postings[t]) >= self.src.common_docs for t in tokens]
+        common = [self.src.is_common(field, t) for t in tokens]
         for n in (3, 2):
             for i in range(len(tokens) - n + 1):
                 if all(common[i:i + n]):

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from ..documents import flatten
+from ..documents import flatten_list
 from ..tokens import tokenize, value_text
 from . import postings, termdict
 from .format import SegmentFileWriter
@@ -36,9 +36,10 @@ GRAM_DOCS_DIVISOR = 2048
 
 
 class _Field:
-    __slots__ = ("docs", "nums", "vals")
+    __slots__ = ("docs", "last", "nums", "vals")
 
     def __init__(self) -> None:
+        self.last = -1
         self.docs: list[int] = []
         self.vals: dict[str, list[int]] = {}
         self.nums: dict[float, list[int]] = {}
@@ -69,54 +70,73 @@ def _write(writer: SegmentFileWriter, rows: Rows, order: list[int]) -> dict[str,
     loads = orjson.loads
     for block_start in range(0, len(order), ROWS_PER_BLOCK):
         raws = [rows.raw(i) for i in order[block_start:block_start + ROWS_PER_BLOCK]]
-        block = b"".join((len(raws).to_bytes(4, "little"), array("I", map(len, raws)).tobytes(), *raws))
+        block = encode_row_block(raws)
         end = block_start + len(raws) - 1
-        row_blocks.append([writer.add(block), times[block_start], times[end]])
+        row_blocks.append([writer.add(block), times[block_start], times[end], block_start])
         for doc, raw in enumerate(raws, block_start):
-            _add_doc(fields, doc, flatten(loads(raw)))
+            _add_doc(fields, doc, loads(raw))
     meta: dict[str, Any] = {
         "docs": len(order),
         "min_ts": times[0],
         "max_ts": times[-1],
         "min_seq": min(seqs),
         "max_seq": max(seqs),
-        "rows_per_block": ROWS_PER_BLOCK,
         "row_blocks": row_blocks,
         "times": writer.add(times.tobytes()),
         "seqs": writer.add(seqs.tobytes()),
         "fields": {},
-        "common_docs": max(GRAM_MIN_DOCS, len(order) // GRAM_DOCS_DIVISOR),
     }
-    common_docs = meta["common_docs"]
+    common_docs = max(GRAM_MIN_DOCS, len(order) // GRAM_DOCS_DIVISOR)
     for name in sorted(fields):
         meta["fields"][name] = _write_field(writer, fields[name], common_docs)
     return meta
 
 
-def _add_doc(fields: dict[str, _Field], doc: int, flat: list) -> None:
-    for name, value in flat:
-        if name == "timestamp":
+def encode_row_block(raws: list[bytes]) -> bytes:
+    """A row block before compression: count u32 | length u32{count} | the JSON of each row."""
+    return b"".join((len(raws).to_bytes(4, "little"), array("I", map(len, raws)).tobytes(), *raws))
+
+
+def _add_doc(fields: dict[str, _Field], doc: int, obj: dict, prefix: str = "") -> None:
+    """Index one log's fields. The hot loop of segment building: walks the object directly instead of
+    materializing `flatten(obj)`, with the same semantics (engine/documents.py)."""
+    for key, value in obj.items():
+        kind = type(value)
+        if kind is dict:
+            _add_doc(fields, doc, value, prefix + key + ".")
             continue
-        f = fields.get(name)
-        if f is None:
-            f = fields[name] = _Field()
-        if not f.docs or f.docs[-1] != doc:
-            f.docs.append(doc)
-        if isinstance(value, str):
-            text = value
-        else:
-            text = value_text(value)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                docs = f.nums.get(value)
-                if docs is None:
-                    f.nums[value] = [doc]
-                elif docs[-1] != doc:
-                    docs.append(doc)
-        docs = f.vals.get(text)
-        if docs is None:
-            f.vals[text] = [doc]
-        elif docs[-1] != doc:
-            docs.append(doc)
+        name = prefix + key if prefix else key
+        if kind is list:
+            for sub_name, item in flatten_list(name, value):
+                _add_value(fields, doc, sub_name, item)
+            continue
+        if not prefix and key == "timestamp":
+            continue  # the time column holds it
+        _add_value(fields, doc, name, value)
+
+
+def _add_value(fields: dict[str, _Field], doc: int, name: str, value: object) -> None:
+    f = fields.get(name)
+    if f is None:
+        f = fields[name] = _Field()
+    if f.last != doc:
+        f.last = doc
+        f.docs.append(doc)
+    if type(value) is str:
+        text = value
+    else:
+        text = value_text(value)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            docs = f.nums.get(value)
+            if docs is None:
+                f.nums[value] = [doc]
+            elif docs[-1] != doc:
+                docs.append(doc)
+    docs = f.vals.get(text)
+    if docs is None:
+        f.vals[text] = [doc]
+    elif docs[-1] != doc:
+        docs.append(doc)
 
 
 def _write_field(writer: SegmentFileWriter, f: _Field, common_docs: int) -> dict[str, Any]:
@@ -143,6 +163,7 @@ def _write_field(writer: SegmentFileWriter, f: _Field, common_docs: int) -> dict
         num = _write_dict(writer, sorted((number_key(x), d) for x, d in f.nums.items()))
     return {
         "docs": len(f.docs),
+        "common": sorted(common),
         "exists": writer.add(postings.encode_sorted(f.docs)),
         "tok": _write_dict(writer, _encoded_sorted(tok_lists)),
         "val": _write_dict(writer, _encoded_sorted(f.vals)),

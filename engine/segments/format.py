@@ -11,12 +11,14 @@ Format (integers little-endian):
 The meta (written by engine/segments/builder.py, read by engine/segments/reader.py):
 
     docs, min_ts, max_ts, min_seq, max_seq
-    rows_per_block: documents per row block (the last may hold fewer)
-    row_blocks: [[handle, min_ts, max_ts], ...]   a row block = count u32 | length u32{count} | JSON bytes
+    row_blocks: [[handle, min_ts, max_ts, first_doc], ...]   in doc-id order; a row block holds the docs from
+               its first_doc to the next block's: count u32 | length u32{count} | JSON bytes
     times: handle of the doc-id-ordered time column, i64{docs}
     seqs:  handle of the doc-id-ordered ingest sequence column, i64{docs}
     fields: {name: {"docs": logs having it, "exists": handle of a posting (engine/segments/postings.py),
-                    "tok": dict, "val": dict, "num": dict or null, "gram": dict or null}}
+                    "tok": dict, "val": dict, "num": dict or null, "gram": dict or null,
+                    "common": [tokens whose grams are complete: every "a b" / "a b c" of them that stands in
+                               a value of the field is in "gram"]}}
     dict := {"first": [first term of each block, latin-1 text of its UTF-8 bytes], "blocks": [handle, ...]}
 
 Documents are sorted by (time, seq), so doc ids follow time and a time range is a doc-id interval.
@@ -67,6 +69,13 @@ class SegmentFileWriter:
         self._pos += len(data)
         return handle
 
+    def add_compressed(self, data: bytes) -> Handle:
+        """Append a section that is already compressed (copied from another segment)."""
+        handle = [self._pos, len(data), zlib.crc32(data)]
+        self._file.write(data)
+        self._pos += len(data)
+        return handle
+
     def finish(self, meta: dict[str, Any]) -> int:
         """Write meta and footer, fsync, rename into place, fsync the directory. Returns the file size."""
         data = self._zstd.compress(orjson.dumps(meta))
@@ -111,16 +120,21 @@ class SegmentFile:
         self.meta: dict[str, Any] = orjson.loads(self.read([meta_offset, meta_length, meta_crc]))
 
     def read(self, handle: Handle) -> bytes:
+        data = self.read_compressed(handle)
+        dctx = getattr(self._local, "dctx", None)
+        if dctx is None:
+            dctx = self._local.dctx = zstandard.ZstdDecompressor()
+        return dctx.decompress(data)
+
+    def read_compressed(self, handle: Handle) -> bytes:
+        """A section's stored bytes, checksum verified, still compressed."""
         offset, length, crc = handle
         if offset + length > self.size:
             raise self._corrupt("section runs past the end of the file", offset)
         data = self._map[offset:offset + length]
         if zlib.crc32(data) != crc:
             raise self._corrupt("section checksum mismatch", offset)
-        dctx = getattr(self._local, "dctx", None)
-        if dctx is None:
-            dctx = self._local.dctx = zstandard.ZstdDecompressor()
-        return dctx.decompress(data)
+        return data
 
     def _corrupt(self, what: str, offset: int) -> CorruptionError:
         return CorruptionError(f"{self.path}: {what} at offset {offset}", path=str(self.path), offset=offset)

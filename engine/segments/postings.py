@@ -31,6 +31,8 @@ def encode(docs: BitMap) -> bytes:
 
 def encode_sorted(docs: list[int]) -> bytes:
     """`encode` for ascending ids without repeats, skipping the BitMap for short lists."""
+    if len(docs) == 1:
+        return _SMALL_TAG + docs[0].to_bytes(4, "little")
     if len(docs) <= SMALL_MAX:
         return _SMALL_TAG + array("I", docs).tobytes()
     return encode(BitMap(docs))

@@ -39,8 +39,8 @@ class SegmentReader:
         self.min_ts: int = meta["min_ts"]
         self.max_ts: int = meta["max_ts"]
         self.bytes = self._file.size
-        # Tokens held by at least this many docs have grams (engine/segments/builder.py).
-        self.common_docs: int = meta["common_docs"]
+        self._first_docs = [block[3] for block in meta["row_blocks"]]
+        self._common: dict[str, frozenset[str]] = {}
         self._fields: dict = meta["fields"]
         self._by_lower: dict[str, list[str]] = {}
         for name in self._fields:
@@ -73,6 +73,9 @@ class SegmentReader:
     def field_names(self) -> list[str]:
         return list(self._fields)
 
+    def has_field(self, name: str) -> bool:
+        return name in self._fields
+
     def resolve_field(self, name: str) -> list[str]:
         return self._by_lower.get(name.lower(), [])
 
@@ -102,8 +105,12 @@ class SegmentReader:
             return None
         return d.get(" ".join(tokens).encode())
 
-    def common_gram_possible(self, field: str) -> bool:
-        return self._fields[field]["gram"] is not None
+    def is_common(self, field: str, token: str) -> bool:
+        """Whether every gram of `token` with other common tokens of `field` is in the gram index."""
+        common = self._common.get(field)
+        if common is None:
+            common = self._common[field] = frozenset(self._fields[field]["common"])
+        return token in common
 
     def token_range(self, field: str, low: str, high: str | None) -> Iterator[tuple[str, BitMap]]:
         d = self._dict(field, "tok")
@@ -202,24 +209,39 @@ class SegmentReader:
 
     def fetch(self, docs: Iterable[int]) -> list[bytes]:
         """The original JSON of each doc, in the order given."""
-        per_block = self._meta["rows_per_block"]
+        first_docs = self._first_docs
         out = []
         for d in docs:
-            block_index, offset = divmod(d, per_block)
-            out.append(self._row_block(block_index)[offset])
+            block_index = bisect_right(first_docs, d) - 1
+            out.append(self._row_block(block_index)[d - first_docs[block_index]])
         return out
 
     def iter_rows(self) -> Iterator[tuple[int, int, bytes]]:
         """(time, seq, original JSON) of every doc in doc-id order, one row block in memory at a time."""
         times, seqs = self.times, self.seqs
         doc = 0
-        for handle, _, _ in self._meta["row_blocks"]:
+        for handle, _, _, _ in self._meta["row_blocks"]:
             for raw in _split_rows(self._file.read(handle)):
                 yield times[doc], seqs[doc], raw
                 doc += 1
 
-    def block_times(self) -> list[tuple[int, int]]:
-        return [(lo, hi) for _, lo, hi in self._meta["row_blocks"]]
+    # ---- for merging (engine/segments/merger.py) -----------------------------------------------------
+    def dict_items(self, field: str, kind: str) -> Iterator[tuple[bytes, memoryview]]:
+        """(term, encoded posting) of one dictionary ("tok", "val", "num", "gram"), in term order."""
+        d = self._dict(field, kind)
+        return d.raw_items() if d is not None else iter(())
+
+    def common_tokens(self, field: str) -> list[str]:
+        return self._fields[field]["common"]
+
+    def row_blocks(self) -> list[list]:
+        return self._meta["row_blocks"]
+
+    def compressed_section(self, handle: list[int]) -> bytes:
+        return self._file.read_compressed(handle)
+
+    def rows_of_block(self, i: int) -> list[bytes]:
+        return _split_rows(self._file.read(self._meta["row_blocks"][i][0]))
 
     # ---- internals -----------------------------------------------------------------------------------
     def _row_block(self, i: int) -> list[bytes]:

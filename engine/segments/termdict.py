@@ -76,7 +76,10 @@ class TermBlock:
         self._data = data
 
     def posting(self, i: int) -> BitMap:
-        return postings.decode(memoryview(self._data)[self._post_offsets[i]:self._post_offsets[i + 1]])
+        return postings.decode(self.raw_posting(i))
+
+    def raw_posting(self, i: int) -> memoryview:
+        return memoryview(self._data)[self._post_offsets[i]:self._post_offsets[i + 1]]
 
 
 class TermDict:
@@ -109,6 +112,13 @@ class TermDict:
                 if high is not None and term >= high:
                     return
                 yield term, block.posting(k)
+
+    def raw_items(self) -> Iterator[tuple[bytes, memoryview]]:
+        """Every (term, encoded posting) in order, for merging without decoding."""
+        for b in range(len(self._first)):
+            block = self._load(b)
+            for k, term in enumerate(block.terms):
+                yield term, block.raw_posting(k)
 
     def terms(self) -> Iterator[tuple[bytes, Callable[[], BitMap]]]:
         """Every term with a thunk for its posting, so filters over terms decode only what they keep."""

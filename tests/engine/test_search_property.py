@@ -86,13 +86,17 @@ def corpus(n: int, seed: int) -> list[dict]:
     return out
 
 
-@pytest.fixture(scope="module")
-def big_store():
+@pytest.fixture(scope="module", params=["segments", "merged"])
+def big_store(request):
     objs = corpus(2400, seed=3)
-    directory, db = open_with([], set())
-    for start in range(0, 1800, 600):
-        db.append(objs[start:start + 600])
-        db.flush()  # three segments of 600 logs: common words there have grams
+    merged = request.param == "merged"
+    directory, db = open_with([], set(), EngineOptions(build_in_subprocess=False, merge=merged, merge_factor=2))
+    for start in range(0, 1800, 450):
+        db.append(objs[start:start + 450])
+        db.flush()  # four segments of 450 logs: common words there have grams
+    if merged:
+        db.wait_for_merges()
+        assert db.statistics().segments == 1
     db.append(objs[1800:])  # and 600 in the memtable
     yield entries(objs), db
     db.close()

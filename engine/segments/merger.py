@@ -1,0 +1,221 @@
+"""Merges segments into one without re-reading their logs: the indexes are merged, the rows copied.
+
+Docs of the output are the inputs' docs in (time, seq) order. Logs arrive nearly in time order, so each
+input maps onto the output in a few contiguous runs, and a posting list is remapped with one shift per
+run instead of one look-up per doc. Row blocks that fall inside one run are copied still compressed;
+only blocks cut by a run boundary are decompressed and re-blocked.
+
+Grams stay exact: an output token is common (its grams complete) when, in every input, it was common or
+absent, and only grams made of such tokens are kept.
+"""
+
+from __future__ import annotations
+
+import heapq
+from array import array
+from bisect import bisect_right
+from collections.abc import Iterator
+from itertools import groupby, repeat
+from pathlib import Path
+from typing import Any
+
+from pyroaring import BitMap
+
+from . import postings, termdict
+from .builder import ROWS_PER_BLOCK, encode_row_block
+from .format import SegmentFileWriter
+from .reader import SegmentReader
+
+Run = tuple[int, int, int]  # (first local doc, end local doc, first output doc)
+# Inputs mapping onto more runs than this are remapped doc by doc.
+_MAX_SHIFT_RUNS = 64
+
+
+def merge(path: Path, readers: list[SegmentReader]) -> dict[str, Any]:
+    """Write the merge of `readers` at `path`; returns {"docs", "min_ts", "max_ts", "bytes"}."""
+    runs, times, seqs = _plan(readers)
+    writer = SegmentFileWriter(path)
+    try:
+        meta: dict[str, Any] = {
+            "docs": len(times),
+            "min_ts": times[0],
+            "max_ts": times[-1],
+            "min_seq": min(seqs),
+            "max_seq": max(seqs),
+            "row_blocks": _copy_rows(writer, readers, runs, times),
+            "times": writer.add(times.tobytes()),
+            "seqs": writer.add(seqs.tobytes()),
+            "fields": {},
+        }
+        mappers = [_Mapper(r, len(times)) for r in runs]
+        names = sorted({name for r in readers for name in r.field_names()})
+        for name in names:
+            meta["fields"][name] = _merge_field(writer, readers, mappers, name)
+        size = writer.finish(meta)
+    except BaseException:
+        writer.abort()
+        raise
+    return {"docs": meta["docs"], "min_ts": meta["min_ts"], "max_ts": meta["max_ts"], "bytes": size}
+
+
+def _plan(readers: list[SegmentReader]) -> tuple[list[list[Run]], array, array]:
+    """Each input's runs onto the output, and the output's time and seq columns."""
+    streams = [zip(r.times, r.seqs, repeat(i), range(r.doc_count), strict=False) for i, r in enumerate(readers)]
+    runs: list[list[Run]] = [[] for _ in readers]
+    times, seqs = array("q"), array("q")
+    current = None  # [input, first local, next local, first output]
+    for out_doc, (ts, seq, i, local) in enumerate(heapq.merge(*streams)):
+        times.append(ts)
+        seqs.append(seq)
+        if current is not None and current[0] == i and current[2] == local:
+            current[2] += 1
+            continue
+        if current is not None:
+            runs[current[0]].append((current[1], current[2], current[3]))
+        current = [i, local, local + 1, out_doc]
+    if current is not None:
+        runs[current[0]].append((current[1], current[2], current[3]))
+    return runs, times, seqs
+
+
+def _copy_rows(writer: SegmentFileWriter, readers: list[SegmentReader], runs: list[list[Run]],
+               times: array) -> list[list]:
+    ordered = sorted((run[2], i, run) for i, rs in enumerate(runs) for run in rs)
+    blocks: list[list] = []
+    pending: list[bytes] = []
+    pending_first = 0
+
+    def flush_pending() -> None:
+        nonlocal pending
+        if pending:
+            end = pending_first + len(pending) - 1
+            blocks.append([writer.add(encode_row_block(pending)), times[pending_first], times[end], pending_first])
+            pending = []
+
+    for _, i, (start, end, out_start) in ordered:
+        reader = readers[i]
+        row_blocks = reader.row_blocks()
+        first_docs = [b[3] for b in row_blocks]
+        b = bisect_right(first_docs, start) - 1
+        while b < len(row_blocks) and first_docs[b] < end:
+            block_start = first_docs[b]
+            block_end = first_docs[b + 1] if b + 1 < len(first_docs) else reader.doc_count
+            out_doc = out_start + max(block_start, start) - start
+            if start <= block_start and block_end <= end:
+                flush_pending()
+                blocks.append([writer.add_compressed(reader.compressed_section(row_blocks[b][0])),
+                               times[out_doc], times[out_doc + block_end - block_start - 1], out_doc])
+            else:
+                if not pending:
+                    pending_first = out_doc
+                rows = reader.rows_of_block(b)
+                pending.extend(rows[max(start, block_start) - block_start:min(end, block_end) - block_start])
+                if len(pending) >= ROWS_PER_BLOCK:
+                    flush_pending()
+            b += 1
+    flush_pending()
+    return blocks
+
+
+class _Mapper:
+    """Maps one input's posting lists to output doc ids."""
+
+    def __init__(self, runs: list[Run], out_docs: int) -> None:
+        self.runs = runs
+        self.starts = [r[0] for r in runs]
+        if len(runs) > _MAX_SHIFT_RUNS:
+            table = array("I", bytes(4 * (runs[-1][1] if runs else 0)))
+            for start, end, out in runs:
+                for d in range(start, end):
+                    table[d] = out + d - start
+            self.table: array | None = table
+        else:
+            self.table = None
+
+    def small(self, ids: array) -> list[int]:
+        if self.table is not None:
+            return [self.table[d] for d in ids]
+        out = []
+        for d in ids:
+            start, _, first = self.runs[bisect_right(self.starts, d) - 1]
+            out.append(first + d - start)
+        return out
+
+    def bitmap(self, bm: BitMap) -> BitMap:
+        if self.table is not None:
+            return BitMap(self.table[d] for d in bm)
+        if len(self.runs) == 1:
+            start, _, first = self.runs[0]
+            return bm.shift(first - start)
+        parts = []
+        for start, end, first in self.runs:
+            window = BitMap()
+            window.add_range(start, end)
+            part = bm & window
+            if part:
+                parts.append(part.shift(first - start))
+        return BitMap.union(*parts) if parts else BitMap()
+
+
+def _remap(raw: memoryview, mapper: _Mapper) -> list[int] | BitMap:
+    if raw[0] == postings.TAG_SMALL:
+        ids = array("I")
+        ids.frombytes(raw[1:])
+        return mapper.small(ids)
+    return mapper.bitmap(postings.decode(raw))
+
+
+def _union_encoded(parts: list[list[int] | BitMap]) -> bytes:
+    if all(isinstance(p, list) for p in parts):
+        docs = parts[0] if len(parts) == 1 else sorted(d for p in parts for d in p)
+        return postings.encode_sorted(docs)
+    return postings.encode(BitMap.union(*(p if isinstance(p, BitMap) else BitMap(p) for p in parts)))
+
+
+def _merged_items(readers: list[SegmentReader], mappers: list[_Mapper], members: list[int], name: str,
+                  kind: str) -> Iterator[tuple[bytes, list[int], bytes]]:
+    """(term, inputs holding it, merged encoded posting), in term order."""
+    iterators = [_tagged(readers[i].dict_items(name, kind), i) for i in members]
+    for term, group in groupby(heapq.merge(*iterators, key=lambda item: item[0]), key=lambda item: item[0]):
+        items = list(group)
+        yield term, [i for _, i, _ in items], _union_encoded([_remap(raw, mappers[i]) for _, i, raw in items])
+
+
+def _tagged(items: Iterator[tuple[bytes, memoryview]], i: int) -> Iterator[tuple[bytes, int, memoryview]]:
+    for term, raw in items:
+        yield term, i, raw
+
+
+def _write(writer: SegmentFileWriter, items: Iterator[tuple[bytes, bytes]]) -> dict[str, Any] | None:
+    first, blocks = [], []
+    for first_term, block in termdict.build_blocks(items):
+        first.append(first_term.decode("latin-1"))
+        blocks.append(writer.add(block))
+    return {"first": first, "blocks": blocks} if blocks else None
+
+
+def _merge_field(writer: SegmentFileWriter, readers: list[SegmentReader], mappers: list[_Mapper],
+                 name: str) -> dict[str, Any]:
+    members = [i for i, r in enumerate(readers) if r.has_field(name)]
+    common_in = {i: set(readers[i].common_tokens(name)) for i in members}
+    common: list[str] = []
+
+    def tokens() -> Iterator[tuple[bytes, bytes]]:
+        for term, holders, encoded in _merged_items(readers, mappers, members, name, "tok"):
+            token = term.decode()
+            if all(token in common_in[i] for i in holders):  # inputs without it are vacuously complete
+                common.append(token)
+            yield term, encoded
+
+    exists = BitMap.union(*(mappers[i].bitmap(readers[i].exists(name)) for i in members))
+    out: dict[str, Any] = {"docs": len(exists), "exists": writer.add(postings.encode(exists))}
+    out["tok"] = _write(writer, tokens()) or {"first": [], "blocks": []}
+    common_set = set(common)
+    out["common"] = common
+    out["val"] = _write(writer, ((t, e) for t, _, e in _merged_items(readers, mappers, members, name, "val"))) \
+        or {"first": [], "blocks": []}
+    out["num"] = _write(writer, ((t, e) for t, _, e in _merged_items(readers, mappers, members, name, "num")))
+    out["gram"] = _write(writer, (
+        (t, e) for t, _, e in _merged_items(readers, mappers, members, name, "gram")
+        if all(token in common_set for token in t.decode().split(" "))))
+    return out

@@ -1,0 +1,64 @@
+"""Merging segments: the merged segment answers exactly like a segment built from all the logs."""
+
+import random
+from itertools import pairwise
+
+import orjson
+import pytest
+from pyroaring import BitMap
+
+from engine.segments.builder import build_segment
+from engine.segments.merger import merge
+from engine.segments.reader import SegmentReader
+from engine.segments.rows import Rows
+
+WORDS = ["failed", "to", "connect", "db", "redis", "timeout", "after", "retry", "user", "login"]
+
+
+def make_rows(n: int, seed: int, seq0: int, t0: int, spread: int) -> list[tuple[int, int, bytes]]:
+    r = random.Random(seed)
+    out = []
+    for i in range(n):
+        words = " ".join(r.choices(WORDS, k=r.randint(1, 6)))
+        raw = f'{{"level":"{r.choice(["info", "error"])}","message":"{words}","n":{r.randint(0, 9)},' \
+              f'"id":"x-{seed}-{i}"}}'.encode()
+        out.append((t0 + i * 10 + r.randint(-spread, spread), seq0 + i, raw))
+    return out
+
+
+@pytest.mark.parametrize("spread", [0, 15, 100_000])  # disjoint, slightly overlapping, interleaved inputs
+def test_merged_segment_equals_built_segment(tmp_path, spread):
+    parts = [make_rows(700, s, s * 1000, s * 7000, spread) for s in range(3)]
+    inputs = []
+    for i, rows in enumerate(parts):
+        build_segment(tmp_path / f"in{i}.sst", Rows.pack(rows))
+        inputs.append(SegmentReader(tmp_path / f"in{i}.sst", i))
+    merge(tmp_path / "merged.sst", inputs)
+    build_segment(tmp_path / "built.sst", Rows.pack([r for p in parts for r in p]))
+    merged = SegmentReader(tmp_path / "merged.sst", 10)
+    built = SegmentReader(tmp_path / "built.sst", 11)
+    assert list(merged.iter_rows()) == list(built.iter_rows())
+    assert merged.fetch(range(merged.doc_count)) == built.fetch(range(built.doc_count))
+    for field in ("level", "message", "n", "id"):
+        assert [t for t, _ in merged.tokens(field)] == [t for t, _ in built.tokens(field)]
+        for token, thunk in built.tokens(field):
+            assert merged.token(field, token) == thunk(), (field, token)
+        for value, thunk in built.values(field):
+            assert merged.value(field, value) == thunk()
+        assert merged.exists(field) == built.exists(field)
+    assert merged.numeric("n", 3, 6, True, False) == built.numeric("n", 3, 6, True, False)
+    # Grams the merged segment claims complete must be complete.
+    for a in WORDS:
+        for b in WORDS:
+            if merged.is_common("message", a) and merged.is_common("message", b):
+                expected = docs_with_pair(built, "message", a, b)
+                assert (merged.gram("message", (a, b)) or BitMap()) == expected
+
+
+def docs_with_pair(reader: SegmentReader, field: str, a: str, b: str) -> BitMap:
+    out = BitMap()
+    for doc, raw in enumerate(reader.fetch(range(reader.doc_count))):
+        tokens = orjson.loads(raw)[field].split(" ")
+        if any(x == a and y == b for x, y in pairwise(tokens)):
+            out.add(doc)
+    return out
