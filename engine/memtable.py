@@ -20,6 +20,7 @@ import orjson
 from pyroaring import BitMap
 
 from .documents import flatten
+from .gcpause import paused_gc
 from .segments.numkeys import number_key
 from .tokens import tokenize, value_text
 
@@ -71,7 +72,7 @@ class Memtable:
 
     # ---- index maintenance (guarded by _lock) ---------------------------------------------------------
     def _index_upto(self, size: int) -> None:
-        with self._lock:
+        with self._lock, paused_gc():
             if self._indexed >= size:
                 return
             fields = self._fields

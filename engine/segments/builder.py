@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from array import array
 from collections import defaultdict
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from ..documents import flatten_list
+from ..gcpause import paused_gc
 from ..tokens import tokenize, value_text
 from . import postings, termdict
 from .format import SegmentFileWriter
@@ -54,7 +54,8 @@ def build_segment(path: Path, rows: Rows) -> dict[str, Any]:
     order = sorted(range(n), key=lambda i: (times[i], seqs[i]))
     writer = SegmentFileWriter(path)
     try:
-        meta = _write(writer, rows, order)
+        with paused_gc():
+            meta = _write(writer, rows, order)
         size = writer.finish(meta)
     except BaseException:
         writer.abort()
@@ -140,18 +141,27 @@ def _add_value(fields: dict[str, _Field], doc: int, name: str, value: object) ->
 
 
 def _write_field(writer: SegmentFileWriter, f: _Field, common_docs: int) -> dict[str, Any]:
-    toks: dict[str, list[int]] = defaultdict(list)
+    # A token held by one value shares that value's doc list (ascending, no repeats); a token held by
+    # several gets its own list, sorted once at the end.
+    tok_lists: dict[str, list[int]] = {}
+    shared: set[str] = set()
     value_tokens: list[tuple[list[str], list[int]]] = []
     for text, docs in f.vals.items():
         tokens = tokenize(text)
-        if len(tokens) == 1:
-            toks[tokens[0]].extend(docs)
-        elif tokens:
-            for token in set(tokens):
-                toks[token].extend(docs)
+        if len(tokens) > 1:
             value_tokens.append((tokens, docs))
-    # A token's list is sorted and free of repeats when one value holds it; merge the rest.
-    tok_lists = {t: d if _increasing(d) else sorted(set(d)) for t, d in toks.items()}
+            tokens = set(tokens)
+        for token in tokens:
+            held = tok_lists.get(token)
+            if held is None:
+                tok_lists[token] = docs
+            elif token in shared:
+                held.extend(docs)
+            else:
+                tok_lists[token] = held + docs
+                shared.add(token)
+    for token in shared:
+        tok_lists[token] = sorted(set(tok_lists[token]))  # one doc may hold several values (arrays)
     common = {t for t, d in tok_lists.items() if len(d) >= common_docs}
     grams: dict[str, list[int]] = defaultdict(list)
     if common:
@@ -168,13 +178,8 @@ def _write_field(writer: SegmentFileWriter, f: _Field, common_docs: int) -> dict
         "tok": _write_dict(writer, _encoded_sorted(tok_lists)),
         "val": _write_dict(writer, _encoded_sorted(f.vals)),
         "num": num,
-        "gram": _write_dict(writer, _encoded_sorted(
-            {g: d if _increasing(d) else sorted(set(d)) for g, d in grams.items()})) if grams else None,
+        "gram": _write_dict(writer, _encoded_sorted({g: sorted(set(d)) for g, d in grams.items()})) if grams else None,
     }
-
-
-def _increasing(docs: list[int]) -> bool:
-    return all(a < b for a, b in pairwise(docs))
 
 
 def _encoded_sorted(lists: dict[str, list[int]]) -> list[tuple[bytes, list[int]]]:

@@ -21,6 +21,7 @@ from typing import Any
 
 from pyroaring import BitMap
 
+from ..gcpause import paused_gc
 from . import postings, termdict
 from .builder import ROWS_PER_BLOCK, encode_row_block
 from .format import SegmentFileWriter
@@ -33,6 +34,11 @@ _MAX_SHIFT_RUNS = 64
 
 def merge(path: Path, readers: list[SegmentReader]) -> dict[str, Any]:
     """Write the merge of `readers` at `path`; returns {"docs", "min_ts", "max_ts", "bytes"}."""
+    with paused_gc():
+        return _merge(path, readers)
+
+
+def _merge(path: Path, readers: list[SegmentReader]) -> dict[str, Any]:
     runs, times, seqs = _plan(readers)
     writer = SegmentFileWriter(path)
     try:
