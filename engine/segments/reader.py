@@ -130,10 +130,9 @@ class SegmentReader:
         d = self._dict(field, "val")
         if d is None:
             return
-        needle = contains.encode() if contains else b""
-        for term, thunk in d.terms():
-            if needle in term:
-                yield term.decode(), thunk
+        items = d.containing(contains.encode()) if contains else d.terms()
+        for term, thunk in items:
+            yield term.decode(), thunk
 
     def numeric(self, field: str, low: float | None, high: float | None,
                 low_inclusive: bool, high_inclusive: bool) -> BitMap:

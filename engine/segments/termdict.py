@@ -17,7 +17,7 @@ import struct
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
-from itertools import accumulate
+from itertools import accumulate, pairwise
 
 from pyroaring import BitMap
 
@@ -58,7 +58,15 @@ def _encode_block(terms: list[bytes], posts: list[bytes]) -> bytes:
 class TermBlock:
     """One decoded block: its terms (bytes, sorted) and lazy access to their postings."""
 
-    __slots__ = ("_data", "_post_offsets", "terms")
+    __slots__ = ("_data", "_post_offsets", "_term_offsets", "_terms")
+
+    @property
+    def terms(self) -> list[bytes]:
+        """The block's terms, sliced out on first use (a substring scan needs only the offsets)."""
+        if self._terms is None:
+            data, offsets = self._data, self._term_offsets
+            self._terms = [data[a:b] for a, b in pairwise(offsets)]
+        return self._terms
 
     def __init__(self, data: bytes) -> None:
         (count,) = _COUNT.unpack_from(data, 0)
@@ -67,13 +75,27 @@ class TermBlock:
         term_lengths = lengths[:count]
         post_lengths = lengths[count:]
         pos = 4 + 8 * count
-        terms = []
-        for n in term_lengths:
-            terms.append(data[pos:pos + n])
-            pos += n
-        self.terms = terms
-        self._post_offsets = list(accumulate(post_lengths, initial=pos))
+        self._term_offsets = offsets = list(accumulate(term_lengths, initial=pos))
+        self._post_offsets = list(accumulate(post_lengths, initial=offsets[-1]))
+        self._terms: list[bytes] | None = None
         self._data = data
+
+    def term(self, i: int) -> bytes:
+        return self._data[self._term_offsets[i]:self._term_offsets[i + 1]]
+
+    def containing(self, needle: bytes) -> Iterator[int]:
+        """Indexes of the terms that contain `needle`, found with one scan of the block's term bytes."""
+        data, offsets = self._data, self._term_offsets
+        end = offsets[-1]
+        pos = data.find(needle, offsets[0], end)
+        while pos >= 0:
+            i = bisect_right(offsets, pos) - 1
+            term_end = offsets[i + 1]
+            if pos + len(needle) <= term_end:  # not straddling two terms
+                yield i
+                pos = data.find(needle, term_end, end)
+            else:
+                pos = data.find(needle, pos + 1, end)
 
     def posting(self, i: int) -> BitMap:
         return postings.decode(self.raw_posting(i))
@@ -119,6 +141,13 @@ class TermDict:
             block = self._load(b)
             for k, term in enumerate(block.terms):
                 yield term, block.raw_posting(k)
+
+    def containing(self, needle: bytes) -> Iterator[tuple[bytes, Callable[[], BitMap]]]:
+        """The terms that contain `needle` (non-empty), each with a thunk for its posting."""
+        for b in range(len(self._first)):
+            block = self._load(b)
+            for k in block.containing(needle):
+                yield block.term(k), (lambda block=block, k=k: block.posting(k))
 
     def terms(self) -> Iterator[tuple[bytes, Callable[[], BitMap]]]:
         """Every term with a thunk for its posting, so filters over terms decode only what they keep."""
