@@ -151,6 +151,8 @@ class Engine:
         self._bg_busy = False
         self._bg_thread: threading.Thread | None = None
         self._sync_thread: threading.Thread | None = None
+        self._index_thread: threading.Thread | None = None
+        self._last_search = time.monotonic()  # as if searched at open: warm the replayed memtable
 
     # ---- opening and closing ------------------------------------------------------------------------
     @classmethod
@@ -228,6 +230,8 @@ class Engine:
         if self.options.fsync == "interval":
             self._sync_thread = threading.Thread(target=self._interval_sync, name="strata-fsync", daemon=True)
             self._sync_thread.start()
+        self._index_thread = threading.Thread(target=self._keep_index_warm, name="strata-indexer", daemon=True)
+        self._index_thread.start()
 
     def close(self) -> None:
         """Stop background work and release the directory. The memtable stays in the WAL for next time."""
@@ -242,6 +246,8 @@ class Engine:
             self._bg_thread.join()
         if self._sync_thread is not None:
             self._sync_thread.join()
+        if self._index_thread is not None:
+            self._index_thread.join()
         with self._write_lock:
             if self._wal is not None:
                 with contextlib.suppress(OSError):
@@ -425,6 +431,23 @@ class Engine:
                     self._stats["fsyncs"] += 1
                     self._stats["fsync_seconds"] += time.perf_counter() - started
 
+    def _keep_index_warm(self) -> None:
+        """While searches come in, index new memtable rows every few tenths of a second, so a search
+        catches up only the last moment's appends instead of everything since the previous search.
+        Idle when nobody searches: then ingest pays nothing for the memtable index."""
+        while True:
+            with self._bg_wake:
+                if self._bg_stop:
+                    return
+                self._bg_wake.wait(self.options.memtable_index_interval)
+                if self._bg_stop:
+                    return
+            if time.monotonic() - self._last_search < self.options.memtable_index_warm_for:
+                with self._state_lock:
+                    memtables = [self._memtable, *self._frozen]
+                for memtable in memtables:
+                    memtable.view().warm()
+
     # ---- background: segments and merges ------------------------------------------------------------
     def _executor(self) -> Executor:
         if self._pool is None:
@@ -595,6 +618,7 @@ class Engine:
 
     # ---- searching ----------------------------------------------------------------------------------
     def _sources(self) -> list:
+        self._last_search = time.monotonic()
         with self._state_lock:
             segments = self._segments
             frozen = list(self._frozen)

@@ -30,9 +30,10 @@ _SORT_MATCHES_BELOW = 4096
 
 
 class _Field:
-    __slots__ = ("docs", "nums", "toks", "vals")
+    __slots__ = ("docs", "last", "nums", "toks", "vals")
 
     def __init__(self) -> None:
+        self.last = -1
         self.docs: list[int] = []
         self.vals: dict[str, list[int]] = {}
         self.nums: dict[float, list[int]] = {}
@@ -50,8 +51,9 @@ class Memtable:
         self._fields: dict[str, _Field] = {}
         self._indexed = 0
         self._order: list[int] = []  # doc ids sorted by (time, seq), for the first `_ordered` docs
-        self._order_keys: list[tuple[int, int]] = []
+        self._order_times: list[int] = []  # the time of each doc of `_order`
         self._ordered = 0
+        self._token_cache: dict[str, list[str]] = {}
 
     def __len__(self) -> int:
         return len(self.raws)
@@ -76,40 +78,61 @@ class Memtable:
             if self._indexed >= size:
                 return
             fields = self._fields
-            token_cache: dict[str, list[str]] = {}
+            token_cache = self._token_cache
+            loads = orjson.loads
             for doc in range(self._indexed, size):
-                for name, value in flatten(orjson.loads(self.raws[doc])):
+                for name, value in flatten(loads(self.raws[doc])):
                     if name == "timestamp":
                         continue
                     f = fields.get(name)
                     if f is None:
                         f = fields[name] = _Field()
-                    if f.docs and f.docs[-1] == doc:
-                        pass
-                    else:
+                    if f.last != doc:
+                        f.last = doc
                         f.docs.append(doc)
-                    text = value if isinstance(value, str) else value_text(value)
-                    if not isinstance(value, str | bool) and value is not None:
-                        _append(f.nums, value, doc)
-                    _append(f.vals, text, doc)
+                    if type(value) is str:
+                        text = value
+                    else:
+                        text = value_text(value)
+                        if isinstance(value, int | float) and not isinstance(value, bool):
+                            _append(f.nums, value, doc)
+                    docs = f.vals.get(text)
+                    if docs is None:
+                        f.vals[text] = [doc]
+                    elif docs[-1] != doc:
+                        docs.append(doc)
                     tokens = token_cache.get(text)
                     if tokens is None:
                         tokens = token_cache[text] = tokenize(text)
+                    toks = f.toks
                     for token in tokens:
-                        _append(f.toks, token, doc)
+                        docs = toks.get(token)
+                        if docs is None:
+                            toks[token] = [doc]
+                        elif docs[-1] != doc:
+                            docs.append(doc)
             self._indexed = size
 
-    def _ordering(self, size: int) -> tuple[list[int], list[tuple[int, int]]]:
-        with self._lock:
+    def _ordering(self, size: int) -> tuple[list[int], list[int]]:
+        """Doc ids sorted by (time, seq), and their times. Seqs grow with doc ids, so a stable sort by
+        time alone gives (time, seq) order; logs arrive nearly in time order, so Timsort finds long runs
+        and re-sorting after new appends is close to linear."""
+        with self._lock, paused_gc():
             if self._ordered < size:
-                keys = self._order_keys + [(self.times[d], self.seqs[d]) for d in range(self._ordered, size)]
-                order = self._order + list(range(self._ordered, size))
-                # Logs arrive nearly in time order, so Timsort sees long runs and this is close to linear.
-                pairs = sorted(zip(keys, order, strict=True))
-                self._order_keys = [k for k, _ in pairs]
-                self._order = [d for _, d in pairs]
+                times = self.times
+                self._order = order = sorted(range(size), key=times.__getitem__)
+                self._order_times = [times[d] for d in order]
                 self._ordered = size
-            return self._order, self._order_keys
+            return self._order, self._order_times
+
+    def _position(self, size: int, ts: int, seq: int) -> int:
+        """How many of the first `size` docs sort before (ts, seq)."""
+        order, times = self._ordering(size)
+        lo, hi = bisect_left(times, ts), bisect_right(times, ts)
+        seqs = self.seqs
+        while lo < hi and seqs[order[lo]] < seq:  # few docs share one nanosecond
+            lo += 1
+        return lo
 
 
 def _append(index: dict, key: object, doc: int) -> None:
@@ -138,6 +161,10 @@ class MemtableView:
             self._m._index_upto(self.doc_count)
             self._ready = True
         return self._m._fields
+
+    def warm(self) -> None:
+        """Bring the index up to this snapshot now, so a later search need not."""
+        self._index()
 
     def _postings(self, docs: list[int] | None) -> BitMap:
         if not docs:
@@ -212,18 +239,21 @@ class MemtableView:
         return out
 
     def time_range(self, low: int | None, high: int | None) -> BitMap:
-        order, keys = self._m._ordering(self.doc_count)
-        start = 0 if low is None else bisect_left(keys, (low, -1))
-        end = len(keys) if high is None else bisect_right(keys, (high, 1 << 63))
+        order, times = self._m._ordering(self.doc_count)
+        start = 0 if low is None else bisect_left(times, low)
+        end = len(times) if high is None else bisect_right(times, high)
         return self._postings(order[start:end])
 
     def before(self, ts: int, seq: int) -> BitMap:
-        order, keys = self._m._ordering(self.doc_count)
-        return self._postings(order[:bisect_left(keys, (ts, seq))])
+        order, _ = self._m._ordering(self.doc_count)
+        return self._postings(order[:self._m._position(self.doc_count, ts, seq)])
 
     def after(self, ts: int, seq: int) -> BitMap:
-        order, keys = self._m._ordering(self.doc_count)
-        return self._postings(order[bisect_right(keys, (ts, seq)):])
+        order, _ = self._m._ordering(self.doc_count)
+        position = self._m._position(self.doc_count, ts, seq)
+        if position < len(order) and (self._m.times[order[position]], self._m.seqs[order[position]]) == (ts, seq):
+            position += 1
+        return self._postings(order[position:])
 
     def upto_seq(self, last_seq: int) -> BitMap | None:
         """Docs stored at or before ingest sequence `last_seq`; None when that is all of them."""

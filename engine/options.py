@@ -18,8 +18,14 @@ class EngineOptions:
 
     # The memtable is frozen and written as a segment when it holds this many logs or raw bytes.
     # Larger means fewer, bigger segments (faster search, fewer merges) but more memory and longer replay.
-    memtable_max_logs: int = 250_000
+    memtable_max_logs: int = 100_000
     memtable_max_bytes: int = 96 << 20
+
+    # The memtable's index is built by searches, for the rows appended since the previous one. While
+    # searches keep coming (within `memtable_index_warm_for` seconds of the last), a background thread
+    # also indexes new rows every `memtable_index_interval` seconds, so no search waits for many.
+    memtable_index_interval: float = 0.2
+    memtable_index_warm_for: float = 30.0
 
     # Frozen memtables waiting for their segment to be written; past this, append waits (stall) for up to
     # `stall_timeout` seconds, then raises BackpressureError. Bounds memory when ingest outruns the writer.
