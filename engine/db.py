@@ -469,9 +469,16 @@ class Engine:
         try:
             while True:
                 with self._bg_wake:
-                    if self._bg_stop:
-                        break
+                    stopping = self._bg_stop
                     frozen = list(self._frozen)
+                if stopping:
+                    # Jobs already running finish and are recorded, so their work is not thrown away.
+                    for wal_generation in sorted(flushing):
+                        memtable, segment_id, future = flushing[wal_generation]
+                        self._install_flush(memtable, segment_id, future.result())
+                    if merging is not None:
+                        self._install_merge(merging[0], merging[1], merging[2].result())
+                    break
                 for memtable in frozen:
                     if memtable.wal_generation not in flushing:
                         segment_id = self._take_segment_id()

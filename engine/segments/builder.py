@@ -24,7 +24,7 @@ from ..documents import flatten_list
 from ..gcpause import paused_gc
 from ..tokens import tokenize, value_text
 from . import postings, termdict
-from .format import SegmentFileWriter
+from .format import SegmentFileWriter, encode_column
 from .numkeys import number_key
 from .rows import Rows
 
@@ -32,7 +32,7 @@ ROWS_PER_BLOCK = 512
 # A token held by at least max(GRAM_MIN_DOCS, docs / GRAM_DOCS_DIVISOR) documents is "common" and gets
 # grams. Lower means more phrases answered from the index, at the cost of a larger gram dictionary.
 GRAM_MIN_DOCS = 32
-GRAM_DOCS_DIVISOR = 2048
+GRAM_DOCS_DIVISOR = 256
 
 
 class _Field:
@@ -73,7 +73,7 @@ def _write(writer: SegmentFileWriter, rows: Rows, order: list[int]) -> dict[str,
         raws = [rows.raw(i) for i in order[block_start:block_start + ROWS_PER_BLOCK]]
         block = encode_row_block(raws)
         end = block_start + len(raws) - 1
-        row_blocks.append([writer.add(block), times[block_start], times[end], block_start])
+        row_blocks.append([writer.add(block, rows=True), times[block_start], times[end], block_start])
         for doc, raw in enumerate(raws, block_start):
             _add_doc(fields, doc, loads(raw))
     meta: dict[str, Any] = {
@@ -83,8 +83,8 @@ def _write(writer: SegmentFileWriter, rows: Rows, order: list[int]) -> dict[str,
         "min_seq": min(seqs),
         "max_seq": max(seqs),
         "row_blocks": row_blocks,
-        "times": writer.add(times.tobytes()),
-        "seqs": writer.add(seqs.tobytes()),
+        "times": writer.add(encode_column(times)),
+        "seqs": writer.add(encode_column(seqs)),
         "fields": {},
     }
     common_docs = max(GRAM_MIN_DOCS, len(order) // GRAM_DOCS_DIVISOR)

@@ -24,7 +24,7 @@ from pyroaring import BitMap
 from ..gcpause import paused_gc
 from . import postings, termdict
 from .builder import ROWS_PER_BLOCK, encode_row_block
-from .format import SegmentFileWriter
+from .format import SegmentFileWriter, encode_column
 from .reader import SegmentReader
 
 Run = tuple[int, int, int]  # (first local doc, end local doc, first output doc)
@@ -49,8 +49,8 @@ def _merge(path: Path, readers: list[SegmentReader]) -> dict[str, Any]:
             "min_seq": min(seqs),
             "max_seq": max(seqs),
             "row_blocks": _copy_rows(writer, readers, runs, times),
-            "times": writer.add(times.tobytes()),
-            "seqs": writer.add(seqs.tobytes()),
+            "times": writer.add(encode_column(times)),
+            "seqs": writer.add(encode_column(seqs)),
             "fields": {},
         }
         mappers = [_Mapper(r, len(times)) for r in runs]
@@ -95,7 +95,8 @@ def _copy_rows(writer: SegmentFileWriter, readers: list[SegmentReader], runs: li
         nonlocal pending
         if pending:
             end = pending_first + len(pending) - 1
-            blocks.append([writer.add(encode_row_block(pending)), times[pending_first], times[end], pending_first])
+            handle = writer.add(encode_row_block(pending), rows=True)
+            blocks.append([handle, times[pending_first], times[end], pending_first])
             pending = []
 
     for _, i, (start, end, out_start) in ordered:

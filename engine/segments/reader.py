@@ -17,7 +17,7 @@ from pathlib import Path
 from pyroaring import BitMap
 
 from . import postings
-from .format import SegmentFile
+from .format import SegmentFile, decode_column
 from .numkeys import number_key
 from .termdict import TermBlock, TermDict
 
@@ -65,9 +65,7 @@ class SegmentReader:
         return self._seqs
 
     def _column(self, name: str) -> array:
-        column = array("q")
-        column.frombytes(self._file.read(self._meta[name]))
-        return column
+        return decode_column(self._file.read(self._meta[name]))
 
     # ---- Source protocol (see engine/search.py) ------------------------------------------------------
     def field_names(self) -> list[str]:
