@@ -18,14 +18,13 @@ import base64
 import contextlib
 import fcntl
 import logging
-import multiprocessing
 import os
 import struct
 import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -39,6 +38,7 @@ from querylang import parse
 from querylang.ast import Query
 
 from . import filenames
+from .builders import BuilderPool
 from .compaction import plan_merge
 from .documents import InvalidLog, flatten, log_time
 from .errors import (
@@ -144,7 +144,7 @@ class Engine:
         self._next_subscriber = 0
         self._stats = {"appended_logs": 0, "appended_bytes": 0, "fsyncs": 0, "fsync_seconds": 0.0,
                        "flushes": 0, "merges": 0}
-        self._pool: Executor | None = None
+        self._pool: Executor | BuilderPool | None = None
         self._next_segment_id = 1
         self._bg_wake = threading.Condition()
         self._bg_stop = False
@@ -152,7 +152,7 @@ class Engine:
         self._bg_thread: threading.Thread | None = None
         self._sync_thread: threading.Thread | None = None
         self._index_thread: threading.Thread | None = None
-        self._last_search = time.monotonic()  # as if searched at open: warm the replayed memtable
+        self._last_search = float("-inf")  # no search yet: ingest pays nothing for the memtable index
 
     # ---- opening and closing ------------------------------------------------------------------------
     @classmethod
@@ -449,13 +449,10 @@ class Engine:
                     memtable.view().warm()
 
     # ---- background: segments and merges ------------------------------------------------------------
-    def _executor(self) -> Executor:
+    def _executor(self) -> Executor | BuilderPool:
         if self._pool is None:
             if self.options.build_in_subprocess:
-                # spawn, not fork: the parent has threads, and a forked child could inherit a held lock.
-                self._pool = ProcessPoolExecutor(self.options.builder_processes,
-                                                 mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_die_with_parent)
+                self._pool = BuilderPool(self.options.builder_processes)
             else:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix="strata-builder")
         return self._pool
@@ -931,20 +928,6 @@ def _decode_cursor(cursor: str) -> tuple[int, int, int]:
         return _CURSOR.unpack(raw)
     except (ValueError, struct.error):
         raise QueryError(f"cursor {cursor!r} is not one this engine returned") from None
-
-
-def _die_with_parent() -> None:
-    """Builder process start-up: have Linux kill it when the engine's process dies (even by SIGKILL), so
-    an orphaned builder never renames a segment into a directory that another process has since opened."""
-    import ctypes
-    import signal
-
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-    if os.getppid() == 1:  # the parent died before prctl took effect
-        os._exit(1)
 
 
 def _lock(directory: Path) -> int:

@@ -35,9 +35,9 @@ class _Field:
     def __init__(self) -> None:
         self.last = -1
         self.docs: list[int] = []
-        self.vals: dict[str, list[int]] = {}
-        self.nums: dict[float, list[int]] = {}
-        self.toks: dict[str, list[int]] = {}
+        self.vals: dict[str, Docs] = {}
+        self.nums: dict[float, Docs] = {}
+        self.toks: dict[str, Docs] = {}
 
 
 class Memtable:
@@ -95,12 +95,8 @@ class Memtable:
                     else:
                         text = value_text(value)
                         if isinstance(value, int | float) and not isinstance(value, bool):
-                            _append(f.nums, value, doc)
-                    docs = f.vals.get(text)
-                    if docs is None:
-                        f.vals[text] = [doc]
-                    elif docs[-1] != doc:
-                        docs.append(doc)
+                            _add(f.nums, value, doc)
+                    _add(f.vals, text, doc)
                     tokens = token_cache.get(text)
                     if tokens is None:
                         tokens = token_cache[text] = tokenize(text)
@@ -108,7 +104,10 @@ class Memtable:
                     for token in tokens:
                         docs = toks.get(token)
                         if docs is None:
-                            toks[token] = [doc]
+                            toks[token] = doc
+                        elif type(docs) is int:
+                            if docs != doc:
+                                toks[token] = [docs, doc]
                         elif docs[-1] != doc:
                             docs.append(doc)
             self._indexed = size
@@ -135,10 +134,16 @@ class Memtable:
         return lo
 
 
-def _append(index: dict, key: object, doc: int) -> None:
+Docs = int | list[int]  # one doc id, or several ascending: most keys of a memtable have one doc
+
+
+def _add(index: dict, key: object, doc: int) -> None:
     docs = index.get(key)
     if docs is None:
-        index[key] = [doc]
+        index[key] = doc
+    elif type(docs) is int:
+        if docs != doc:
+            index[key] = [docs, doc]
     elif docs[-1] != doc:
         docs.append(doc)
 
@@ -166,9 +171,11 @@ class MemtableView:
         """Bring the index up to this snapshot now, so a later search need not."""
         self._index()
 
-    def _postings(self, docs: list[int] | None) -> BitMap:
-        if not docs:
+    def _postings(self, docs: Docs | None) -> BitMap:
+        if docs is None:
             return _EMPTY
+        if type(docs) is int:
+            return BitMap((docs,)) if docs < self.doc_count else _EMPTY
         bm = BitMap(docs)
         if bm and bm.max() >= self.doc_count:  # rows indexed after this snapshot
             bm.remove_range(self.doc_count, bm.max() + 1)

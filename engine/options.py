@@ -18,7 +18,7 @@ class EngineOptions:
 
     # The memtable is frozen and written as a segment when it holds this many logs or raw bytes.
     # Larger means fewer, bigger segments (faster search, fewer merges) but more memory and longer replay.
-    memtable_max_logs: int = 100_000
+    memtable_max_logs: int = 50_000
     memtable_max_bytes: int = 96 << 20
 
     # The memtable's index is built by searches, for the rows appended since the previous one. While
