@@ -24,7 +24,7 @@ from ..documents import flatten_list
 from ..gcpause import paused_gc
 from ..tokens import tokenize, value_text
 from . import postings, termdict
-from .format import SegmentFileWriter, encode_column
+from .format import SegmentFileWriter
 from .numkeys import number_key
 from .rows import Rows
 
@@ -52,15 +52,10 @@ def build_segment(path: Path, rows: Rows) -> dict[str, Any]:
         raise ValueError("a segment needs at least one row")
     times, seqs = rows.times, rows.seqs
     order = sorted(range(n), key=lambda i: (times[i], seqs[i]))
-    writer = SegmentFileWriter(path)
-    try:
+    with SegmentFileWriter(path) as writer:
         with paused_gc():
             meta = _write(writer, rows, order)
-        size = writer.finish(meta)
-    except BaseException:
-        writer.abort()
-        raise
-    return {"docs": n, "min_ts": meta["min_ts"], "max_ts": meta["max_ts"], "bytes": size}
+        return writer.finish(meta)
 
 
 def _write(writer: SegmentFileWriter, rows: Rows, order: list[int]) -> dict[str, Any]:
@@ -76,17 +71,7 @@ def _write(writer: SegmentFileWriter, rows: Rows, order: list[int]) -> dict[str,
         row_blocks.append([writer.add(block, rows=True), times[block_start], times[end], block_start])
         for doc, raw in enumerate(raws, block_start):
             _add_doc(fields, doc, loads(raw))
-    meta: dict[str, Any] = {
-        "docs": len(order),
-        "min_ts": times[0],
-        "max_ts": times[-1],
-        "min_seq": min(seqs),
-        "max_seq": max(seqs),
-        "row_blocks": row_blocks,
-        "times": writer.add(encode_column(times)),
-        "seqs": writer.add(encode_column(seqs)),
-        "fields": {},
-    }
+    meta = writer.column_meta(times, seqs, row_blocks)
     common_docs = max(GRAM_MIN_DOCS, len(order) // GRAM_DOCS_DIVISOR)
     for name in sorted(fields):
         meta["fields"][name] = _write_field(writer, fields[name], common_docs)

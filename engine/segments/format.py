@@ -96,8 +96,30 @@ class SegmentFileWriter:
         self._pos += len(data)
         return handle
 
-    def finish(self, meta: dict[str, Any]) -> int:
-        """Write meta and footer, fsync, rename into place, fsync the directory. Returns the file size."""
+    def __enter__(self) -> SegmentFileWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is not None:
+            self.abort()
+
+    def column_meta(self, times: array, seqs: array, row_blocks: list[list]) -> dict[str, Any]:
+        """Write the time and seq columns; the meta's entries for them and for the rows."""
+        return {
+            "docs": len(times),
+            "min_ts": times[0],
+            "max_ts": times[-1],
+            "min_seq": min(seqs),
+            "max_seq": max(seqs),
+            "row_blocks": row_blocks,
+            "times": self.add(encode_column(times)),
+            "seqs": self.add(encode_column(seqs)),
+            "fields": {},
+        }
+
+    def finish(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """Write meta and footer, fsync, rename into place, fsync the directory.
+        Returns {"docs", "min_ts", "max_ts", "bytes"}: what the manifest records of the segment."""
         data = self._zstd.compress(orjson.dumps(meta))
         self._file.write(data)
         self._file.write(_FOOTER.pack(self._pos, len(data), zlib.crc32(data), VERSION, MAGIC))
@@ -109,7 +131,7 @@ class SegmentFileWriter:
         os.link(self.tmp_path, self.final_path)
         os.unlink(self.tmp_path)
         fsync_dir(self.final_path.parent)
-        return self._pos
+        return {"docs": meta["docs"], "min_ts": meta["min_ts"], "max_ts": meta["max_ts"], "bytes": self._pos}
 
     def abort(self) -> None:
         self._file.close()

@@ -24,7 +24,7 @@ from pyroaring import BitMap
 from ..gcpause import paused_gc
 from . import postings, termdict
 from .builder import ROWS_PER_BLOCK, encode_row_block
-from .format import SegmentFileWriter, encode_column
+from .format import SegmentFileWriter
 from .reader import SegmentReader
 
 Run = tuple[int, int, int]  # (first local doc, end local doc, first output doc)
@@ -40,28 +40,12 @@ def merge(path: Path, readers: list[SegmentReader]) -> dict[str, Any]:
 
 def _merge(path: Path, readers: list[SegmentReader]) -> dict[str, Any]:
     runs, times, seqs = _plan(readers)
-    writer = SegmentFileWriter(path)
-    try:
-        meta: dict[str, Any] = {
-            "docs": len(times),
-            "min_ts": times[0],
-            "max_ts": times[-1],
-            "min_seq": min(seqs),
-            "max_seq": max(seqs),
-            "row_blocks": _copy_rows(writer, readers, runs, times),
-            "times": writer.add(encode_column(times)),
-            "seqs": writer.add(encode_column(seqs)),
-            "fields": {},
-        }
-        mappers = [_Mapper(r, len(times)) for r in runs]
-        names = sorted({name for r in readers for name in r.field_names()})
-        for name in names:
+    with SegmentFileWriter(path) as writer:
+        meta = writer.column_meta(times, seqs, _copy_rows(writer, readers, runs, times))
+        mappers = [_Mapper(r) for r in runs]
+        for name in sorted({name for r in readers for name in r.field_names()}):
             meta["fields"][name] = _merge_field(writer, readers, mappers, name)
-        size = writer.finish(meta)
-    except BaseException:
-        writer.abort()
-        raise
-    return {"docs": meta["docs"], "min_ts": meta["min_ts"], "max_ts": meta["max_ts"], "bytes": size}
+        return writer.finish(meta)
 
 
 def _plan(readers: list[SegmentReader]) -> tuple[list[list[Run]], array, array]:
@@ -127,7 +111,7 @@ def _copy_rows(writer: SegmentFileWriter, readers: list[SegmentReader], runs: li
 class _Mapper:
     """Maps one input's posting lists to output doc ids."""
 
-    def __init__(self, runs: list[Run], out_docs: int) -> None:
+    def __init__(self, runs: list[Run]) -> None:
         self.runs = runs
         self.starts = [r[0] for r in runs]
         if len(runs) > _MAX_SHIFT_RUNS:
