@@ -743,8 +743,9 @@ class Engine:
         if by is not None:
             totals: dict[str, int] = {}
             for src, docs in matched:
-                for value, n in _value_counts(src, docs, by, budget).items():
+                for value, n in _value_counts(src, docs, by, budget, self.options.max_distinct_values).items():
                     totals[value] = totals.get(value, 0) + n
+                _check_distinct(totals, by, self.options.max_distinct_values)
             top = sorted(totals, key=lambda v: (-totals[v], v))[:max_series]
             for value in top:
                 line = [0] * n_buckets
@@ -762,8 +763,9 @@ class Engine:
         low, high = self._bounds(start, end, budget)
         totals: dict[str, int] = {}
         for src, docs in self._matches(self._sources(), q, low, high, budget):
-            for value, n in _value_counts(src, docs, field, budget).items():
+            for value, n in _value_counts(src, docs, field, budget, self.options.max_distinct_values).items():
                 totals[value] = totals.get(value, 0) + n
+            _check_distinct(totals, field, self.options.max_distinct_values)
         return sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
 
     def fields(self) -> list[tuple[str, int]]:
@@ -841,7 +843,9 @@ def _bucket_counts(src: Any, docs: Any, first: int, step: int, counts: list[int]
 _ROWS_FOR_VALUES_BELOW = 20_000
 
 
-def _value_counts(src: Any, docs: Any, field: str, budget: Budget) -> dict[str, int]:
+def _value_counts(src: Any, docs: Any, field: str, budget: Budget, max_values: int) -> dict[str, int]:
+    """How many of `docs` hold each value of `field`. Raises QueryTooBroadError past `max_values` distinct
+    values: counting every value of an id field over millions of logs would hold them all in memory."""
     counts: dict[str, int] = {}
     if not docs:
         return counts
@@ -863,14 +867,23 @@ def _value_counts(src: Any, docs: Any, field: str, budget: Budget) -> dict[str, 
                             seen.add(text)
                             counts[text] = counts.get(text, 0) + 1
             budget.check_now()
+            _check_distinct(counts, field, max_values)
         return counts
     for name in names:
         for text, thunk in src.values(name):
             n = docs.intersection_cardinality(thunk())
             if n:
                 counts[text] = counts.get(text, 0) + n
+                if len(counts) > max_values:
+                    _check_distinct(counts, field, max_values)
             budget.check()
     return counts
+
+
+def _check_distinct(counts: dict, field: str, max_values: int) -> None:
+    if len(counts) > max_values:
+        raise QueryTooBroadError(f"{field!r} has more than {max_values:,} distinct values among the matches; "
+                                 "narrow the query or the time range")
 
 
 _UNITS = {"ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000,

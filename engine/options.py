@@ -53,6 +53,9 @@ class EngineOptions:
     # A search may hold at most this many rows in memory at once (hits of one page plus context); a larger
     # `limit` is refused with QueryTooBroadError.
     max_search_rows: int = 100_000
+    # Top values and histogram series count each distinct value of a field; past this many they raise
+    # QueryTooBroadError instead of holding, say, every trace id of millions of logs.
+    max_distinct_values: int = 200_000
 
     def __post_init__(self) -> None:
         if self.fsync not in ("always", "interval", "never"):

@@ -1,6 +1,5 @@
 """The Engine facade end to end on real files: append, search, recovery, limits, locking."""
 
-import gzip  # noqa: F401  (kept for symmetry with server tests' body forms)
 import multiprocessing
 import os
 
@@ -186,3 +185,14 @@ def test_orjson_round_trip_of_originals(tmp_path):
         db.flush()
         assert db.search("cödé").logs == [odd]
         assert orjson.loads(db.search("nested.list.x:*").raw[0]) == odd
+
+
+def test_top_values_of_an_id_field_over_too_many_logs_is_refused(tmp_path):
+    with Engine.open(tmp_path, small(max_distinct_values=50)) as db:
+        db.append([{"traceId": f"t-{i}", "level": "info"} for i in range(60)])
+        assert db.field_values("level") == [("info", 60)]
+        with pytest.raises(QueryTooBroadError, match="distinct values"):
+            db.field_values("traceId")
+        db.flush()
+        with pytest.raises(QueryTooBroadError, match="distinct values"):
+            db.field_values("traceId")
