@@ -15,7 +15,7 @@ import heapq
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterator
-from itertools import groupby, repeat
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from .builder import ROWS_PER_BLOCK, encode_row_block
 from .format import SegmentFileWriter
 from .reader import SegmentReader
 
+_SMALL_TAG = bytes((postings.TAG_SMALL,))
 Run = tuple[int, int, int]  # (first local doc, end local doc, first output doc)
 # Inputs mapping onto more runs than this are remapped doc by doc.
 _MAX_SHIFT_RUNS = 64
@@ -113,6 +114,8 @@ class _Mapper:
 
     def __init__(self, runs: list[Run]) -> None:
         self.runs = runs
+        # With one run, every doc id moves by the same amount.
+        self.shift = runs[0][2] - runs[0][0] if len(runs) == 1 else None
         self.starts = [r[0] for r in runs]
         if len(runs) > _MAX_SHIFT_RUNS:
             table = array("I", bytes(4 * (runs[-1][1] if runs else 0)))
@@ -165,11 +168,33 @@ def _union_encoded(parts: list[list[int] | BitMap]) -> bytes:
 
 def _merged_items(readers: list[SegmentReader], mappers: list[_Mapper], members: list[int], name: str,
                   kind: str) -> Iterator[tuple[bytes, list[int], bytes]]:
-    """(term, inputs holding it, merged encoded posting), in term order."""
+    """(term, inputs holding it, merged encoded posting), in term order.
+
+    The hot loop of merging: most terms (ids, numbers) stand in one input only, so that case skips the
+    grouping; (term, input) pairs are unique, so heapq.merge compares tuples without a key function and
+    never reaches the postings."""
     iterators = [_tagged(readers[i].dict_items(name, kind), i) for i in members]
-    for term, group in groupby(heapq.merge(*iterators, key=lambda item: item[0]), key=lambda item: item[0]):
-        items = list(group)
-        yield term, [i for _, i, _ in items], _union_encoded([_remap(raw, mappers[i]) for _, i, raw in items])
+    term: bytes | None = None
+    holders: list[int] = []
+    raws: list[memoryview] = []
+    for next_term, i, raw in heapq.merge(*iterators):
+        if next_term == term:
+            holders.append(i)
+            raws.append(raw)
+            continue
+        if term is not None:
+            yield term, holders, _merged_posting(raws, holders, mappers)
+        term, holders, raws = next_term, [i], [raw]
+    if term is not None:
+        yield term, holders, _merged_posting(raws, holders, mappers)
+
+
+def _merged_posting(raws: list[memoryview], holders: list[int], mappers: list[_Mapper]) -> bytes:
+    if len(raws) == 1:
+        raw, mapper = raws[0], mappers[holders[0]]
+        if len(raw) == 5 and mapper.shift is not None:  # one doc, one run: the common case
+            return _SMALL_TAG + (int.from_bytes(raw[1:], "little") + mapper.shift).to_bytes(4, "little")
+    return _union_encoded([_remap(raw, mappers[i]) for raw, i in zip(raws, holders, strict=True)])
 
 
 def _tagged(items: Iterator[tuple[bytes, memoryview]], i: int) -> Iterator[tuple[bytes, int, memoryview]]:
@@ -188,14 +213,15 @@ def _write(writer: SegmentFileWriter, items: Iterator[tuple[bytes, bytes]]) -> d
 def _merge_field(writer: SegmentFileWriter, readers: list[SegmentReader], mappers: list[_Mapper],
                  name: str) -> dict[str, Any]:
     members = [i for i, r in enumerate(readers) if r.has_field(name)]
-    common_in = {i: set(readers[i].common_tokens(name)) for i in members}
+    common_in = {i: {t.encode() for t in readers[i].common_tokens(name)} for i in members}
+    maybe_common = set().union(*common_in.values())
     common: list[str] = []
 
     def tokens() -> Iterator[tuple[bytes, bytes]]:
         for term, holders, encoded in _merged_items(readers, mappers, members, name, "tok"):
-            token = term.decode()
-            if all(token in common_in[i] for i in holders):  # inputs without it are vacuously complete
-                common.append(token)
+            # Inputs without the token are vacuously complete for it.
+            if term in maybe_common and all(term in common_in[i] for i in holders):
+                common.append(term.decode())
             yield term, encoded
 
     exists = BitMap.union(*(mappers[i].bitmap(readers[i].exists(name)) for i in members))
