@@ -159,6 +159,12 @@ class Evaluator:
             candidates, exact = self._narrow_with_grams(field, tokens, postings, candidates)
         if not candidates or exact:
             return candidates
+        if isinstance(q, Match):
+            # A value equal to the typed text holds the phrase; for ids (resourceId:server-1234) that is
+            # usually every candidate, and no row needs reading.
+            certain = candidates & src.value(field, q.text)
+            rest = candidates - certain
+            return certain | self._verify(rest, q) if rest else certain
         return self._verify(candidates, q)
 
     def _narrow_with_grams(self, field: str, tokens: list[str], postings: dict[str, BitMap],
