@@ -46,8 +46,7 @@ class SegmentReader:
         for name in self._fields:
             self._by_lower.setdefault(name.lower(), []).append(name)
         self._dicts: dict[tuple[str, str], TermDict | None] = {}
-        self._cache: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
+        self._blocks = _BlockCache(CACHE_BLOCKS)
         self._times: array | None = None
         self._seqs: array | None = None
 
@@ -86,7 +85,8 @@ class SegmentReader:
         return bm
 
     def exists(self, field: str) -> BitMap:
-        return postings.decode(self._cached(("exists", field), lambda: self._file.read(self._fields[field]["exists"])))
+        return postings.decode(self._blocks.get(("exists", field),
+                                                lambda: self._file.read(self._fields[field]["exists"])))
 
     def token(self, field: str, token: str) -> BitMap:
         d = self._dict(field, "tok")
@@ -242,7 +242,7 @@ class SegmentReader:
 
     # ---- internals -----------------------------------------------------------------------------------
     def _row_block(self, i: int) -> list[bytes]:
-        return self._cached(("rows", i), lambda: _split_rows(self._file.read(self._meta["row_blocks"][i][0])))
+        return self._blocks.get(("rows", i), lambda: _split_rows(self._file.read(self._meta["row_blocks"][i][0])))
 
     def _dict(self, field: str, kind: str) -> TermDict | None:
         key = (field, kind)
@@ -253,28 +253,47 @@ class SegmentReader:
         if spec is None:
             d = None
         else:
-            blocks = spec["blocks"]
             d = TermDict([t.encode("latin-1") for t in spec["first"]],
-                         lambda i, f=field, k=kind, b=blocks: self._cached(
-                             (f, k, i), lambda: TermBlock(self._file.read(b[i]))))
+                         _TermBlockLoader(self._blocks, self._file, (field, kind), spec["blocks"]))
         self._dicts[key] = d
         return d
 
-    def _cached(self, key: tuple, load: Callable):
+    def close(self) -> None:
+        self._file.close()
+
+
+class _BlockCache:
+    """A small LRU of decompressed blocks, shared by a reader's look-ups. Thread-safe: loads are
+    idempotent, so two threads missing the same block both load it and one copy wins."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._blocks: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, load: Callable):
         with self._lock:
-            hit = self._cache.get(key)
+            hit = self._blocks.get(key)
             if hit is not None:
-                self._cache.move_to_end(key)
+                self._blocks.move_to_end(key)
                 return hit
         value = load()
         with self._lock:
-            self._cache[key] = value
-            if len(self._cache) > CACHE_BLOCKS:
-                self._cache.popitem(last=False)
+            self._blocks[key] = value
+            if len(self._blocks) > self._size:
+                self._blocks.popitem(last=False)
         return value
 
-    def close(self) -> None:
-        self._file.close()
+
+class _TermBlockLoader:
+    """Loads block i of one dictionary through the cache. Holds the file and cache, not the reader, so
+    that a reader nobody uses is freed at once (closing its file) instead of waiting for a GC cycle."""
+
+    def __init__(self, cache: _BlockCache, file: SegmentFile, key: tuple[str, str], handles: list) -> None:
+        self._cache, self._file, self._key, self._handles = cache, file, key, handles
+
+    def __call__(self, i: int) -> TermBlock:
+        return self._cache.get((*self._key, i), lambda: TermBlock(self._file.read(self._handles[i])))
 
 
 def _split_rows(block: bytes) -> list[bytes]:

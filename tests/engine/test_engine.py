@@ -196,3 +196,18 @@ def test_top_values_of_an_id_field_over_too_many_logs_is_refused(tmp_path):
         db.flush()
         with pytest.raises(QueryTooBroadError, match="distinct values"):
             db.field_values("traceId")
+
+
+def test_merged_away_segments_release_their_files(tmp_path):
+    with Engine.open(tmp_path, small(memtable_max_logs=50, merge_factor=2)) as db:
+        for i in range(0, 400, 50):
+            db.append(make_logs(50, i))
+            db.flush()
+            assert db.search("level:error AND connect").total > 0  # loads dictionaries of every segment
+        db.wait_for_merges()
+        assert db.search("*").total == 400
+        assert db.statistics().merges_total >= 3
+        open_files = os.listdir(f"/proc/{os.getpid()}/fd")
+        targets = {os.readlink(f"/proc/{os.getpid()}/fd/{fd}") for fd in open_files
+                   if os.path.exists(f"/proc/{os.getpid()}/fd/{fd}")}
+        assert not [t for t in targets if t.endswith("(deleted)") and str(tmp_path) in t]
