@@ -725,12 +725,11 @@ class Engine:
         step = _interval_ns(interval)
         matched = list(self._matches(self._sources(), q, low, high, budget))
         if low is None or high is None:
-            present = [(d.min(), d.max(), s) for s, d in matched if d]
-            if not present:
+            spans = [_time_span(s, d) for s, d in matched if d]
+            if not spans:
                 return Histogram(step, [])
-            keys = [k for lo_doc, hi_doc, s in present for k in (s.keys([lo_doc])[0][0], s.keys([hi_doc])[0][0])]
-            low = min(keys) if low is None else low
-            high = max(keys) if high is None else high
+            low = min(lo for lo, _ in spans) if low is None else low
+            high = max(hi for _, hi in spans) if high is None else high
         first = low - low % step
         n_buckets = (high - first) // step + 1
         if n_buckets > 10_000:
@@ -809,6 +808,14 @@ class Engine:
             flushes_total=st["flushes"],
             merges_total=st["merges"],
         )
+
+
+def _time_span(src: Any, docs: BitMap) -> tuple[int, int]:
+    """The oldest and newest time among `docs`."""
+    if src.time_sorted:  # doc ids follow time
+        return src.keys([docs.min()])[0][0], src.keys([docs.max()])[0][0]
+    times = [ts for ts, _ in src.keys(docs)]
+    return min(times), max(times)
 
 
 def _value_docs(src: Any, field: str, value: str) -> BitMap:

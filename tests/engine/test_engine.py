@@ -211,3 +211,10 @@ def test_merged_away_segments_release_their_files(tmp_path):
         targets = {os.readlink(f"/proc/{os.getpid()}/fd/{fd}") for fd in open_files
                    if os.path.exists(f"/proc/{os.getpid()}/fd/{fd}")}
         assert not [t for t in targets if t.endswith("(deleted)") and str(tmp_path) in t]
+
+
+def test_histogram_spans_out_of_order_logs_in_the_memtable(tmp_path):
+    with Engine.open(tmp_path, small()) as db:
+        db.append([{"timestamp": t} for t in ("2023-09-01T00:00:00Z", "2023-09-20T00:00:00Z", "2023-09-10T00:00:00Z")])
+        hist = db.histogram("*", interval="1d")
+        assert sum(c for _, c in hist.buckets) == 3 and len(hist.buckets) == 20
