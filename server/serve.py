@@ -1,0 +1,76 @@
+"""serve(config): run the server until SIGINT or SIGTERM, then stop gracefully.
+
+Shutdown order: stop accepting connections; end tail streams; let in-flight requests finish (up to
+`config.graceful_timeout`, then they are cancelled); close the engine. A log whose request got its 200 was
+durable before the 200 was sent, so nothing acknowledged is lost at any point of this sequence.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve as hypercorn_serve
+
+from .app import create_app
+from .config import ServerConfig
+from .state import ServerState, open_engine
+
+log = logging.getLogger("strata.server")
+
+
+def hypercorn_config(config: ServerConfig) -> HypercornConfig:
+    hc = HypercornConfig()
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    hc.bind = [f"{host}:{config.port}"]
+    # Logger objects, not "-": Hypercorn then adds no handler of its own, and lines go through the root
+    # logger once (serve() configures it unless the caller did).
+    hc.accesslog = logging.getLogger("hypercorn.access") if config.access_log else None
+    hc.errorlog = logging.getLogger("hypercorn.error")
+    hc.graceful_timeout = config.graceful_timeout
+    # Many clients connecting at once (64 concurrent posters, a load balancer's burst) overflow the
+    # default backlog of 100 and see connection resets.
+    hc.backlog = 1024
+    hc.include_server_header = False
+    return hc
+
+
+async def serve_async(
+    config: ServerConfig, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
+) -> None:
+    """Serve until SIGINT/SIGTERM. `task_status.started` gets the bound URLs once connections are accepted.
+
+    Raises what `Engine.open` raises (LockedError when another process holds the data directory,
+    CorruptionError, ...) before listening, and OSError when the address is taken.
+    """
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        engine = await trio.to_thread.run_sync(open_engine, config)
+        state = ServerState(config, engine)
+        try:
+
+            async def shutdown_trigger() -> None:
+                async for signum in signals:
+                    log.warning("%s received: finishing in-flight requests, then stopping", signal.Signals(signum).name)
+                    state.begin_shutdown()
+                    return
+
+            await hypercorn_serve(
+                create_app(config, state),
+                hypercorn_config(config),
+                shutdown_trigger=shutdown_trigger,
+                task_status=task_status,
+            )
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(engine.close)
+            log.warning("engine closed; stopped")
+
+
+def serve(config: ServerConfig) -> None:
+    """Run the server in this thread until SIGINT/SIGTERM (blocking; the main thread, for signals)."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="[%(asctime)s] %(message)s")
+    trio.run(serve_async, config)

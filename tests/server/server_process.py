@@ -1,0 +1,120 @@
+"""Helpers of the server tests: a real `python -m server` on a free loopback port, and generated logs."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+REPO_ROOT = Path(__file__).absolute().parents[2]
+GENERATOR = REPO_ROOT.parent / "shared" / "logdata" / "generate.py"
+# The module server's body limit: small, so 413s are cheap to provoke, big enough for 5,000-log batches.
+SMALL_BODY_LIMIT = 4_000_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """`python -m server` in a subprocess. Its stderr goes to a file, shown when it fails to start."""
+
+    def __init__(self, data_dir: Path, *args: str) -> None:
+        self.data_dir = data_dir
+        self.args = args
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        self.port = free_port()
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "server",
+                    "--data",
+                    str(self.data_dir),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    *self.args,
+                ],
+                cwd=REPO_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"server did not answer /healthz within {timeout} s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def signal(self, signum: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signum)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM and wait: the exit code of a graceful stop."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.signal(signal.SIGTERM)
+        try:
+            return self.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def generate(count: int, seed: int = 7) -> list[bytes]:
+    """`count` logs from the shared generator, one JSON object per item, as it prints them."""
+    out = subprocess.run(
+        [sys.executable, str(GENERATOR), "--count", str(count), "--seed", str(seed)],
+        check=True,
+        capture_output=True,
+    ).stdout
+    return out.splitlines()
+
+
+def search(url: str, q: str, **params: object) -> dict:
+    response = httpx.get(f"{url}/api/v1/search", params={"q": q, **params}, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def export(url: str, q: str = "*") -> list[bytes]:
+    with httpx.stream("GET", f"{url}/api/v1/export", params={"q": q}, timeout=60) as response:
+        assert response.status_code == 200, response.read()
+        return b"".join(response.iter_bytes()).splitlines()

@@ -1,0 +1,145 @@
+"""Starting, stopping and crashing: SIGTERM with requests in flight, kill -9, a locked data directory,
+and the endpoints that describe the server (/healthz, /metrics, /openapi.json, the console)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+
+import httpx
+import orjson
+import trio
+
+from server import ServerConfig, create_app
+from server.metrics import ROUTES
+
+from .server_process import REPO_ROOT, ServerProcess, export, free_port
+
+POSTERS = 32
+
+
+async def post_until_stopped(
+    url: str, tag: str, acked: set[str], statuses: list[int], stop_after: int, stop: Callable[[], None]
+) -> None:
+    """POSTERS clients post single logs until the server stops answering; calls `stop` after `stop_after`
+    acknowledgements, so the signal lands while requests are in flight."""
+    stopped = False
+
+    async def poster(client: httpx.AsyncClient, worker: int) -> None:
+        nonlocal stopped
+        for i in range(100_000):
+            log_id = f"{worker}-{i}"
+            try:
+                response = await client.post("/", content=orjson.dumps({"tag": tag, "id": log_id}))
+            except httpx.TransportError:
+                return  # the server has stopped listening, or was killed
+            statuses.append(response.status_code)
+            if response.status_code != 200:
+                return
+            acked.add(log_id)
+            if len(acked) >= stop_after and not stopped:
+                stopped = True
+                stop()
+
+    limits = httpx.Limits(max_connections=POSTERS)
+    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client, trio.open_nursery() as n:
+        for worker in range(POSTERS):
+            n.start_soon(poster, client, worker)
+
+
+async def test_sigterm_finishes_in_flight_requests_and_keeps_acknowledged_logs(start_server, tag) -> None:
+    server: ServerProcess = start_server()
+    acked: set[str] = set()
+    statuses: list[int] = []
+    tail_ended = trio.Event()
+
+    async def tail() -> None:
+        # An open tail must not hold up shutdown: the stream ends when the server stops.
+        async with (
+            httpx.AsyncClient(base_url=server.url, timeout=30) as client,
+            client.stream("GET", "/api/v1/tail", params={"q": f"tag:{tag}"}) as response,
+        ):
+            async for _ in response.aiter_bytes():
+                pass
+        tail_ended.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(tail)
+        await post_until_stopped(server.url, tag, acked, statuses, 500, lambda: server.signal(signal.SIGTERM))
+        code = await trio.to_thread.run_sync(server.wait)
+        with trio.fail_after(5):
+            await tail_ended.wait()
+    assert code == 0, server.log()
+    assert "engine closed" in server.log()
+    assert set(statuses) <= {200, 503}, server.log()
+
+    restarted = start_server(data_dir=server.data_dir)
+    stored = {orjson.loads(line)["id"] for line in export(restarted.url, f"tag:{tag}")}
+    assert len(acked) >= 500
+    assert acked <= stored
+
+
+async def test_kill_9_keeps_every_acknowledged_log(start_server, tag) -> None:
+    server: ServerProcess = start_server()
+    acked: set[str] = set()
+    await post_until_stopped(server.url, tag, acked, [], 500, lambda: server.signal(signal.SIGKILL))
+    assert await trio.to_thread.run_sync(server.wait) == -signal.SIGKILL
+
+    restarted = start_server(data_dir=server.data_dir)
+    stored = {orjson.loads(line)["id"] for line in export(restarted.url, f"tag:{tag}")}
+    assert len(acked) >= 500
+    assert acked <= stored
+
+
+def test_a_locked_data_directory_is_a_clear_error(server: ServerProcess) -> None:
+    second = subprocess.run(
+        [sys.executable, "-m", "server", "--data", str(server.data_dir), "--port", str(free_port())],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert second.returncode == 1
+    assert second.stderr.startswith("error:"), second.stderr
+    assert "Traceback" not in second.stderr
+
+
+def test_healthz_metrics_and_console(server: ServerProcess) -> None:
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
+        assert client.post("/", content=b'{"message": "counted"}').status_code == 200
+        text = client.get("/metrics").text
+        for name in (
+            "strata_logs ",
+            "strata_ingested_logs_total ",
+            "strata_wal_fsyncs_total ",
+            'strata_http_requests_total{route="/",method="POST",status="200"}',
+            'strata_http_request_duration_seconds_bucket{route="/",le="+Inf"}',
+        ):
+            assert name in text, name
+        console = client.get("/")
+        assert console.status_code == 200
+        assert console.headers["content-type"].startswith("text/html")
+        assert client.get("/static/no-such-file.js").status_code == 404
+        missing = client.get("/api/v1/nothing")
+        assert missing.status_code == 404
+        assert "error" in missing.json()
+
+
+def test_openapi_describes_every_route(server: ServerProcess) -> None:
+    spec = httpx.get(f"{server.url}/openapi.json", timeout=10).json()
+    assert spec["openapi"].startswith("3.")
+    assert set(spec["paths"]) == set(ROUTES)
+    # Every route the app answers is one of ROUTES (Quart's `<path:name>` written as `{name}`).
+    app = create_app(ServerConfig())
+    for rule in app.quart.url_map.iter_rules():
+        template = rule.rule.replace("<path:", "{").replace("<", "{").replace(">", "}")
+        template = template.replace("{filename}", "{path}")
+        assert template in spec["paths"], template
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert method.lower() in spec["paths"][template], (method, template)
+    assert "post" in spec["paths"]["/"] and "post" in spec["paths"]["/api/v1/logs"]
+    json.dumps(spec)  # plain JSON, nothing else
