@@ -8,15 +8,14 @@ from pathlib import Path
 import pytest
 
 from engine import Engine
-
-from .live_server import LiveServer, generate_logs
+from tests.live_server import ServerProcess, generate_ndjson
 
 LOG_COUNT = 3000
 
 
 @pytest.fixture(scope="session")
 def logs_ndjson() -> bytes:
-    return generate_logs(LOG_COUNT)
+    return generate_ndjson(LOG_COUNT)
 
 
 @pytest.fixture(scope="session")
@@ -27,9 +26,9 @@ def logs_file(tmp_path_factory: pytest.TempPathFactory, logs_ndjson: bytes) -> P
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory, logs_ndjson: bytes) -> Iterator[LiveServer]:
+def server(tmp_path_factory: pytest.TempPathFactory, logs_ndjson: bytes) -> Iterator[ServerProcess]:
     """A server with the generated logs; tests that add logs tag them so the sample totals stay put."""
-    live = LiveServer(tmp_path_factory.mktemp("served") / "data").start()
+    live = ServerProcess(tmp_path_factory.mktemp("served") / "data").start()
     live.post(logs_ndjson)
     yield live
     live.stop()
@@ -45,8 +44,8 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory, logs_ndjson: bytes) -> Pa
 
 
 @pytest.fixture
-def fresh_server(tmp_path: Path) -> Iterator[LiveServer]:
+def fresh_server(tmp_path: Path) -> Iterator[ServerProcess]:
     """An empty server of its own, for tests that count what they ingest."""
-    live = LiveServer(tmp_path / "data").start()
+    live = ServerProcess(tmp_path / "data").start()
     yield live
     live.stop()

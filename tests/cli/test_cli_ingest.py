@@ -12,8 +12,9 @@ from pathlib import Path
 import zstandard
 
 from cli.progress import Progress
+from tests.live_server import ServerProcess, free_port
 
-from .live_server import LiveServer, free_port, run_strata
+from .strata_command import run_strata
 
 
 def _logs(source: str, count: int) -> list[dict]:
@@ -25,7 +26,7 @@ def _ndjson(logs: list[dict]) -> bytes:
     return b"".join(json.dumps(log).encode() + b"\n" for log in logs)
 
 
-def test_every_input_form(fresh_server: LiveServer, tmp_path: Path) -> None:
+def test_every_input_form(fresh_server: ServerProcess, tmp_path: Path) -> None:
     (tmp_path / "a.ndjson").write_bytes(_ndjson(_logs("a", 50)))
     (tmp_path / "b.ndjson.gz").write_bytes(gzip.compress(_ndjson(_logs("b", 40))))
     (tmp_path / "c.ndjson.zst").write_bytes(zstandard.ZstdCompressor().compress(_ndjson(_logs("c", 30))))
@@ -43,7 +44,7 @@ def test_every_input_form(fresh_server: LiveServer, tmp_path: Path) -> None:
     assert fresh_server.search("*")["total"] == 151
 
 
-def test_refused_line_is_named_and_resume_completes(fresh_server: LiveServer, tmp_path: Path) -> None:
+def test_refused_line_is_named_and_resume_completes(fresh_server: ServerProcess, tmp_path: Path) -> None:
     lines = _ndjson(_logs("r", 10)).splitlines()
     lines[5] = b'{"level": "info", "message": "broken'  # line 6
     path = tmp_path / "logs.ndjson"
@@ -68,7 +69,7 @@ def test_refused_line_is_named_and_resume_completes(fresh_server: LiveServer, tm
     assert sorted(h["message"] for h in found["hits"]) == sorted(f"log {i} from r" for i in range(10))
 
 
-def test_refused_array_element_is_named(fresh_server: LiveServer, tmp_path: Path) -> None:
+def test_refused_array_element_is_named(fresh_server: ServerProcess, tmp_path: Path) -> None:
     items: list[object] = list(_logs("arr", 5))
     items[2] = "not an object"
     path = tmp_path / "logs.json"
@@ -91,7 +92,7 @@ def test_ingest_into_a_data_directory_then_query_and_stats(tmp_path: Path, logs_
     assert any(h["message"] == "Failed to connect to DB" for h in json.loads(found.stdout)["hits"])
 
 
-def test_a_second_writer_is_refused_naming_the_holder(server: LiveServer, logs_file: Path) -> None:
+def test_a_second_writer_is_refused_naming_the_holder(server: ServerProcess, logs_file: Path) -> None:
     before = server.search("*")["total"]
     for args in (["query", "*"], ["ingest", str(logs_file)], ["stats"]):
         result = run_strata(*args, "--data", str(server.data_dir))
@@ -109,7 +110,7 @@ def test_unreachable_server_is_reported_without_a_resume_hint(logs_file: Path) -
     assert "resume" not in result.stderr
 
 
-def test_missing_file_is_reported(fresh_server: LiveServer, tmp_path: Path) -> None:
+def test_missing_file_is_reported(fresh_server: ServerProcess, tmp_path: Path) -> None:
     result = run_strata("ingest", str(tmp_path / "nope.ndjson"), "--server", fresh_server.url)
     assert result.returncode == 3
     assert "cannot read" in result.stderr

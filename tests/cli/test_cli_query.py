@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from cli.output import display_width
+from tests.live_server import REPO_ROOT, ServerProcess, free_port
 
-from .live_server import REPO_ROOT, LiveServer, free_port, run_strata
+from .strata_command import run_strata
 
 SAMPLE_QUERIES = [
     "level:error",
@@ -23,13 +24,13 @@ SAMPLE_QUERIES = [
 
 
 @pytest.fixture(params=["server", "data"])
-def where(request: pytest.FixtureRequest, server: LiveServer, data_dir: Path) -> list[str]:
+def where(request: pytest.FixtureRequest, server: ServerProcess, data_dir: Path) -> list[str]:
     """The store option of a command: the shared server, or the data directory opened in-process."""
     return ["--server", server.url] if request.param == "server" else ["--data", str(data_dir)]
 
 
 @pytest.mark.parametrize("query", SAMPLE_QUERIES)
-def test_sample_query_ndjson_is_the_api_answer(where: list[str], server: LiveServer, query: str) -> None:
+def test_sample_query_ndjson_is_the_api_answer(where: list[str], server: ServerProcess, query: str) -> None:
     result = run_strata("query", query, "--output", "ndjson", "--limit", "50", *where)
     assert result.returncode == 0, result.stderr
     api = server.search(query, limit=50)
@@ -37,7 +38,7 @@ def test_sample_query_ndjson_is_the_api_answer(where: list[str], server: LiveSer
 
 
 @pytest.mark.parametrize("query", SAMPLE_QUERIES)
-def test_sample_query_json_has_exact_total(where: list[str], server: LiveServer, query: str) -> None:
+def test_sample_query_json_has_exact_total(where: list[str], server: ServerProcess, query: str) -> None:
     result = run_strata("query", query, "--output", "json", "--limit", "20", *where)
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
@@ -47,7 +48,7 @@ def test_sample_query_json_has_exact_total(where: list[str], server: LiveServer,
     assert (doc["next_cursor"] is None) == (api["total"] <= 20)
 
 
-def test_table_fits_the_terminal_without_colour_when_piped(server: LiveServer) -> None:
+def test_table_fits_the_terminal_without_colour_when_piped(server: ServerProcess) -> None:
     result = run_strata("query", "level:error", "--limit", "20", "--server", server.url,
                         env={"COLUMNS": "80"})
     assert result.returncode == 0, result.stderr
@@ -63,13 +64,13 @@ def test_table_fits_the_terminal_without_colour_when_piped(server: LiveServer) -
     assert f"20 of {api['total']:,} matches" in result.stderr
 
 
-def test_table_colours_levels_when_asked(server: LiveServer) -> None:
+def test_table_colours_levels_when_asked(server: ServerProcess) -> None:
     result = run_strata("query", "level:error", "--limit", "3", "--color", "always", "--server", server.url)
     assert result.returncode == 0
     assert "\x1b[1;31m" in result.stdout
 
 
-def test_table_local_time(server: LiveServer) -> None:
+def test_table_local_time(server: ServerProcess) -> None:
     result = run_strata("query", "*", "--limit", "1", "--local", "--server", server.url,
                         env={"TZ": "Asia/Kolkata"})
     hit = server.search("*", limit=1)["hits"][0]
@@ -79,7 +80,7 @@ def test_table_local_time(server: LiveServer) -> None:
     assert result.stdout.splitlines()[1].startswith(local)
 
 
-def test_raw_prints_the_original_bytes(where: list[str], logs_ndjson: bytes, server: LiveServer) -> None:
+def test_raw_prints_the_original_bytes(where: list[str], logs_ndjson: bytes, server: ServerProcess) -> None:
     result = run_strata("query", "level:error", "--output", "raw", "--limit", "25", *where)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.encode().splitlines()
@@ -111,7 +112,7 @@ def test_bad_query_exits_2_and_points_at_the_column(where: list[str], query: str
     assert result.stdout == ""
 
 
-def test_start_and_end_narrow_like_a_range(where: list[str], server: LiveServer) -> None:
+def test_start_and_end_narrow_like_a_range(where: list[str], server: ServerProcess) -> None:
     result = run_strata("query", "level:error", "--start", "2023-09-10T00:00:00Z",
                         "--end", "2023-09-15T23:59:59Z", "--output", "json", "--limit", "5", *where)
     expected = server.search("level:error AND timestamp:[2023-09-10T00:00:00Z TO 2023-09-15T23:59:59Z]")
@@ -126,13 +127,13 @@ def test_since_counts_back_from_now(where: list[str]) -> None:
     assert json.loads(result.stdout)["total"] > 0
 
 
-def test_bad_since_is_a_usage_error(server: LiveServer) -> None:
+def test_bad_since_is_a_usage_error(server: ServerProcess) -> None:
     result = run_strata("query", "*", "--since", "soon", "--server", server.url)
     assert result.returncode == 2
     assert "not a duration" in result.stderr
 
 
-def test_cursor_continues_with_the_next_page(where: list[str], server: LiveServer) -> None:
+def test_cursor_continues_with_the_next_page(where: list[str], server: ServerProcess) -> None:
     first = json.loads(run_strata("query", "level:warn", "-o", "json", "-n", "10", *where).stdout)
     second = json.loads(run_strata("query", "level:warn", "-o", "json", "-n", "10",
                                    "--cursor", first["next_cursor"], *where).stdout)
@@ -143,7 +144,7 @@ def test_cursor_continues_with_the_next_page(where: list[str], server: LiveServe
     assert not {json.dumps(h) for h in first["hits"]} & {json.dumps(h) for h in second["hits"]}
 
 
-def test_order_oldest(where: list[str], server: LiveServer) -> None:
+def test_order_oldest(where: list[str], server: ServerProcess) -> None:
     result = run_strata("query", "level:fatal", "--order", "oldest", "-n", "5", "-o", "ndjson", *where)
     hits = [json.loads(line) for line in result.stdout.splitlines()]
     assert hits == server.search("level:fatal", limit=5, order="oldest")["hits"]
@@ -164,7 +165,7 @@ def test_missing_data_directory_exits_3(tmp_path: Path) -> None:
     assert not (tmp_path / "nothing-here").exists()
 
 
-def test_reader_going_away_is_not_an_error(server: LiveServer) -> None:
+def test_reader_going_away_is_not_an_error(server: ServerProcess) -> None:
     # `strata query … | head -1`: the pipe closes early; no traceback, no failure status.
     proc = subprocess.Popen([sys.executable, "-m", "cli", "query", "*", "-o", "ndjson", "-n", "3000",
                              "--server", server.url], cwd=REPO_ROOT, stdout=subprocess.PIPE,

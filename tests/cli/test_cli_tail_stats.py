@@ -16,7 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .live_server import REPO_ROOT, LiveServer, free_port, run_strata
+from tests.live_server import REPO_ROOT, ServerProcess, free_port
+
+from .strata_command import run_strata
 
 
 def _log(tag: str, message: str) -> bytes:
@@ -62,7 +64,7 @@ def tails() -> Iterator[list[_Tail]]:
         tail.stop()
 
 
-def test_tail_prints_the_last_match_then_follows(server: LiveServer, tails: list[_Tail]) -> None:
+def test_tail_prints_the_last_match_then_follows(server: ServerProcess, tails: list[_Tail]) -> None:
     tag = "t" + uuid.uuid4().hex
     server.post(_log(tag, "before the tail started"))
     tail = _Tail(f"tag:{tag}", "-n", "1", "--output", "ndjson", "--server", server.url)
@@ -77,7 +79,7 @@ def test_tail_prints_the_last_match_then_follows(server: LiveServer, tails: list
         "before the tail started", "posted while tailing", "and one more"]
 
 
-def test_tail_table_has_one_header(server: LiveServer, tails: list[_Tail]) -> None:
+def test_tail_table_has_one_header(server: ServerProcess, tails: list[_Tail]) -> None:
     tag = "t" + uuid.uuid4().hex
     server.post(_log(tag, "first"))
     tail = _Tail(f"tag:{tag}", "--server", server.url)
@@ -90,7 +92,7 @@ def test_tail_table_has_one_header(server: LiveServer, tails: list[_Tail]) -> No
     assert "server-7777" in lines[2]
 
 
-def test_tail_bad_query_exits_2(server: LiveServer) -> None:
+def test_tail_bad_query_exits_2(server: ServerProcess) -> None:
     result = run_strata("tail", "level:", "--server", server.url, timeout=20)
     assert result.returncode == 2
     assert "column 7" in result.stderr
@@ -112,7 +114,7 @@ def test_stats_of_a_data_directory(data_dir: Path) -> None:
     assert "oldest" in rows and "newest" in rows
 
 
-def test_stats_of_a_server(server: LiveServer) -> None:
+def test_stats_of_a_server(server: ServerProcess) -> None:
     doc = json.loads(run_strata("stats", "--server", server.url, "-o", "json").stdout)
     assert doc["logs"] == server.search("*")["total"]
     assert doc["newest"] is not None and doc["oldest"].startswith("2023-09-01T")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.live_server import LiveServer, generate_logs
+from tests.live_server import ServerProcess, generate_ndjson
 
 LOG_COUNT = 3000
 CHROMIUM = "/usr/bin/chromium"
@@ -30,9 +30,9 @@ webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is missin
 
 
 @pytest.fixture(scope="session")
-def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    live = LiveServer(tmp_path_factory.mktemp("console") / "data").start()
-    live.post(generate_logs(LOG_COUNT))
+def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    live = ServerProcess(tmp_path_factory.mktemp("console") / "data").start()
+    live.post(generate_ndjson(LOG_COUNT))
     yield live
     live.stop()
 
@@ -62,7 +62,7 @@ def browser() -> Iterator[webdriver.Chrome]:
 class Console:
     """The page as a test sees it: open, type, wait for the search to land, read the table."""
 
-    def __init__(self, driver: webdriver.Chrome, server: LiveServer) -> None:
+    def __init__(self, driver: webdriver.Chrome, server: ServerProcess) -> None:
         self.driver = driver
         self.server = server
 
@@ -122,7 +122,7 @@ class Console:
 
 
 @pytest.fixture
-def console(browser: webdriver.Chrome, console_server: LiveServer) -> Console:
+def console(browser: webdriver.Chrome, console_server: ServerProcess) -> Console:
     return Console(browser, console_server)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .server_process import SMALL_BODY_LIMIT, ServerProcess
+from tests.live_server import SMALL_BODY_LIMIT, ServerProcess
 
 
 @pytest.fixture

@@ -15,8 +15,7 @@ import zstandard
 
 from engine import IngestError
 from server.ingest import IngestBatcher
-
-from .server_process import SMALL_BODY_LIMIT, ServerProcess, search
+from tests.live_server import SMALL_BODY_LIMIT, ServerProcess, search
 
 JSON = {"Content-Type": "application/json"}
 NDJSON = {"Content-Type": "application/x-ndjson"}

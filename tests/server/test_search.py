@@ -13,7 +13,7 @@ import orjson
 import pytest
 import trio
 
-from .server_process import ServerProcess, export, generate, search
+from tests.live_server import ServerProcess, export, generate, search
 
 COUNT = 100_000
 BATCH = 5_000

@@ -15,8 +15,7 @@ import trio
 
 from server import ServerConfig, create_app
 from server.metrics import ROUTES
-
-from .server_process import REPO_ROOT, ServerProcess, export, free_port
+from tests.live_server import REPO_ROOT, ServerProcess, export, free_port
 
 POSTERS = 32
 

@@ -10,8 +10,7 @@ import trio
 
 from server.metrics import RequestMetrics
 from server.tail import TAIL_BUFFER_LOGS, TailClient
-
-from .server_process import ServerProcess
+from tests.live_server import ServerProcess
 
 
 async def test_tail_receives_a_log_posted_after_it_started(server: ServerProcess, tag: str) -> None:

@@ -1,4 +1,5 @@
-"""Helpers of the server tests: a real `python -m server` on a free loopback port, and generated logs."""
+"""What the server, CLI and console tests run against: a real `python -m server` on a free loopback port,
+and logs from the shared generator."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from pathlib import Path
 
 import httpx
 
-REPO_ROOT = Path(__file__).absolute().parents[2]
+REPO_ROOT = Path(__file__).absolute().parents[1]
 GENERATOR = REPO_ROOT.parent / "shared" / "logdata" / "generate.py"
-# The module server's body limit: small, so 413s are cheap to provoke, big enough for 5,000-log batches.
+# The server tests' body limit: small, so 413s are cheap to provoke, big enough for 5,000-log batches.
 SMALL_BODY_LIMIT = 4_000_000
 
 
@@ -36,6 +37,21 @@ class ServerProcess:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def post(self, body: bytes) -> int:
+        """POST NDJSON; the number of logs accepted (the request must succeed)."""
+        response = httpx.post(f"{self.url}/api/v1/logs", content=body,
+                              headers={"Content-Type": "application/x-ndjson"}, timeout=60)
+        assert response.status_code == 200, response.text
+        return response.json()["accepted"]
+
+    def search(self, q: str, **params: object) -> dict:
+        return search(self.url, q, **params)
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
         self.port = free_port()
@@ -98,14 +114,15 @@ class ServerProcess:
             self.proc.wait()
 
 
+def generate_ndjson(count: int, seed: int = 7) -> bytes:
+    """NDJSON from the shared generator (it adds the task's example log, so `count + 1` lines)."""
+    return subprocess.run([sys.executable, str(GENERATOR), "--count", str(count), "--seed", str(seed)],
+                          check=True, capture_output=True).stdout
+
+
 def generate(count: int, seed: int = 7) -> list[bytes]:
     """`count` logs from the shared generator, one JSON object per item, as it prints them."""
-    out = subprocess.run(
-        [sys.executable, str(GENERATOR), "--count", str(count), "--seed", str(seed)],
-        check=True,
-        capture_output=True,
-    ).stdout
-    return out.splitlines()
+    return generate_ndjson(count, seed).splitlines()
 
 
 def search(url: str, q: str, **params: object) -> dict:
