@@ -54,8 +54,10 @@ class _Worker:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         # stdout carries results, so the child's prints must not go there: its stdout is our pipe and
         # stderr is shared with ours for tracebacks.
+        # A process group of its own: Ctrl-C in a terminal signals the whole foreground group, and a
+        # builder killed by it would fail the flush of a server that is shutting down gracefully.
         self.proc = subprocess.Popen([sys.executable, "-m", "engine.buildworker"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, env=env)
+                                     stdout=subprocess.PIPE, env=env, process_group=0)
 
     def run(self, fn: Callable, args: tuple) -> Any:
         try:
@@ -120,6 +122,7 @@ def serve() -> None:
     import traceback
 
     _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the engine's process decides when builders stop
     jobs, results = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print in a job must not corrupt the result stream
     while True:
