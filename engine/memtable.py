@@ -20,24 +20,14 @@ import orjson
 from pyroaring import BitMap
 
 from .documents import flatten
+from .fieldindex import Docs, FieldPostings, add_doc, add_value
 from .gcpause import paused_gc
 from .segments.numkeys import number_key
-from .tokens import tokenize, value_text
+from .tokens import tokenize
 
 _EMPTY = BitMap()
 # Below this many matches, order them by sorting; above, walk the time-ordered doc list.
 _SORT_MATCHES_BELOW = 4096
-
-
-class _Field:
-    __slots__ = ("docs", "last", "nums", "toks", "vals")
-
-    def __init__(self) -> None:
-        self.last = -1
-        self.docs: list[int] = []
-        self.vals: dict[str, Docs] = {}
-        self.nums: dict[float, Docs] = {}
-        self.toks: dict[str, Docs] = {}
 
 
 class Memtable:
@@ -48,7 +38,7 @@ class Memtable:
         self.raws: list[bytes] = []
         self.raw_bytes = 0
         self._lock = threading.Lock()
-        self._fields: dict[str, _Field] = {}
+        self._fields: dict[str, FieldPostings] = {}
         self._indexed = 0
         self._order: list[int] = []  # doc ids sorted by (time, seq), for the first `_ordered` docs
         self._order_times: list[int] = []  # the time of each doc of `_order`
@@ -84,32 +74,13 @@ class Memtable:
                 for name, value in flatten(loads(self.raws[doc])):
                     if name == "timestamp":
                         continue
-                    f = fields.get(name)
-                    if f is None:
-                        f = fields[name] = _Field()
-                    if f.last != doc:
-                        f.last = doc
-                        f.docs.append(doc)
-                    if type(value) is str:
-                        text = value
-                    else:
-                        text = value_text(value)
-                        if isinstance(value, int | float) and not isinstance(value, bool):
-                            _add(f.nums, value, doc)
-                    _add(f.vals, text, doc)
+                    f, text = add_value(fields, doc, name, value)
                     tokens = token_cache.get(text)
                     if tokens is None:
                         tokens = token_cache[text] = tokenize(text)
                     toks = f.toks
                     for token in tokens:
-                        docs = toks.get(token)
-                        if docs is None:
-                            toks[token] = doc
-                        elif type(docs) is int:
-                            if docs != doc:
-                                toks[token] = [docs, doc]
-                        elif docs[-1] != doc:
-                            docs.append(doc)
+                        add_doc(toks, token, doc)
             self._indexed = size
 
     def _ordering(self, size: int) -> tuple[list[int], list[int]]:
@@ -134,20 +105,6 @@ class Memtable:
         return lo
 
 
-Docs = int | list[int]  # one doc id, or several ascending: most keys of a memtable have one doc
-
-
-def _add(index: dict, key: object, doc: int) -> None:
-    docs = index.get(key)
-    if docs is None:
-        index[key] = doc
-    elif type(docs) is int:
-        if docs != doc:
-            index[key] = [docs, doc]
-    elif docs[-1] != doc:
-        docs.append(doc)
-
-
 class MemtableView:
     """The Source protocol (engine/search.py) over the first `size` rows of a memtable."""
 
@@ -161,7 +118,7 @@ class MemtableView:
         self.max_ts = max(times) if times else 0
         self._ready = False
 
-    def _index(self) -> dict[str, _Field]:
+    def _index(self) -> dict[str, FieldPostings]:
         if not self._ready:
             self._m._index_upto(self.doc_count)
             self._ready = True

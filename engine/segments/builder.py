@@ -21,8 +21,9 @@ from typing import Any
 import orjson
 
 from ..documents import flatten_list
+from ..fieldindex import FieldPostings, add_value, as_list
 from ..gcpause import paused_gc
-from ..tokens import tokenize, value_text
+from ..tokens import tokenize
 from . import postings, termdict
 from .format import SegmentFileWriter
 from .numkeys import number_key
@@ -33,16 +34,6 @@ ROWS_PER_BLOCK = 512
 # grams. Lower means more phrases answered from the index, at the cost of a larger gram dictionary.
 GRAM_MIN_DOCS = 32
 GRAM_DOCS_DIVISOR = 256
-
-
-class _Field:
-    __slots__ = ("docs", "last", "nums", "vals")
-
-    def __init__(self) -> None:
-        self.last = -1
-        self.docs: list[int] = []
-        self.vals: dict[str, list[int]] = {}
-        self.nums: dict[float, list[int]] = {}
 
 
 def build_segment(path: Path, rows: Rows) -> dict[str, Any]:
@@ -61,7 +52,7 @@ def build_segment(path: Path, rows: Rows) -> dict[str, Any]:
 def _write(writer: SegmentFileWriter, rows: Rows, order: list[int]) -> dict[str, Any]:
     times = array("q", (rows.times[i] for i in order))
     seqs = array("q", (rows.seqs[i] for i in order))
-    fields: dict[str, _Field] = {}
+    fields: dict[str, FieldPostings] = {}
     row_blocks = []
     loads = orjson.loads
     for block_start in range(0, len(order), ROWS_PER_BLOCK):
@@ -83,7 +74,7 @@ def encode_row_block(raws: list[bytes]) -> bytes:
     return b"".join((len(raws).to_bytes(4, "little"), array("I", map(len, raws)).tobytes(), *raws))
 
 
-def _add_doc(fields: dict[str, _Field], doc: int, obj: dict, prefix: str = "") -> None:
+def _add_doc(fields: dict[str, FieldPostings], doc: int, obj: dict, prefix: str = "") -> None:
     """Index one log's fields. The hot loop of segment building: walks the object directly instead of
     materializing `flatten(obj)`, with the same semantics (engine/documents.py)."""
     for key, value in obj.items():
@@ -94,44 +85,21 @@ def _add_doc(fields: dict[str, _Field], doc: int, obj: dict, prefix: str = "") -
         name = prefix + key if prefix else key
         if kind is list:
             for sub_name, item in flatten_list(name, value):
-                _add_value(fields, doc, sub_name, item)
+                add_value(fields, doc, sub_name, item)
             continue
         if not prefix and key == "timestamp":
             continue  # the time column holds it
-        _add_value(fields, doc, name, value)
+        add_value(fields, doc, name, value)
 
 
-def _add_value(fields: dict[str, _Field], doc: int, name: str, value: object) -> None:
-    f = fields.get(name)
-    if f is None:
-        f = fields[name] = _Field()
-    if f.last != doc:
-        f.last = doc
-        f.docs.append(doc)
-    if type(value) is str:
-        text = value
-    else:
-        text = value_text(value)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            docs = f.nums.get(value)
-            if docs is None:
-                f.nums[value] = [doc]
-            elif docs[-1] != doc:
-                docs.append(doc)
-    docs = f.vals.get(text)
-    if docs is None:
-        f.vals[text] = [doc]
-    elif docs[-1] != doc:
-        docs.append(doc)
-
-
-def _write_field(writer: SegmentFileWriter, f: _Field, common_docs: int) -> dict[str, Any]:
+def _write_field(writer: SegmentFileWriter, f: FieldPostings, common_docs: int) -> dict[str, Any]:
     # A token held by one value shares that value's doc list (ascending, no repeats); a token held by
     # several gets its own list, sorted once at the end.
     tok_lists: dict[str, list[int]] = {}
     shared: set[str] = set()
     value_tokens: list[tuple[list[str], list[int]]] = []
-    for text, docs in f.vals.items():
+    vals = {text: as_list(docs) for text, docs in f.vals.items()}
+    for text, docs in vals.items():
         tokens = tokenize(text)
         if len(tokens) > 1:
             value_tokens.append((tokens, docs))
@@ -155,13 +123,13 @@ def _write_field(writer: SegmentFileWriter, f: _Field, common_docs: int) -> dict
                 grams[gram].extend(docs)
     num = None
     if f.nums:
-        num = _write_dict(writer, sorted((number_key(x), d) for x, d in f.nums.items()))
+        num = _write_dict(writer, sorted((number_key(x), as_list(d)) for x, d in f.nums.items()))
     return {
         "docs": len(f.docs),
         "common": sorted(common),
         "exists": writer.add(postings.encode_sorted(f.docs)),
         "tok": _write_dict(writer, _encoded_sorted(tok_lists)),
-        "val": _write_dict(writer, _encoded_sorted(f.vals)),
+        "val": _write_dict(writer, _encoded_sorted(vals)),
         "num": num,
         "gram": _write_dict(writer, _encoded_sorted({g: sorted(set(d)) for g, d in grams.items()})) if grams else None,
     }

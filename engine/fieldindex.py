@@ -1,0 +1,57 @@
+"""Postings of one field gathered while reading logs, shared by the memtable's index and the segment builder.
+
+For each field: the docs having it, and the docs of each verbatim value text and of each JSON number
+(the memtable also keeps its tokens). A key held by one doc stores that doc id as an int, by several an
+ascending list: most keys of ids and messages hold one doc, and a one-element list costs ~60 bytes more.
+"""
+
+from __future__ import annotations
+
+from .tokens import value_text
+
+Docs = int | list[int]
+
+
+class FieldPostings:
+    __slots__ = ("docs", "last", "nums", "toks", "vals")
+
+    def __init__(self) -> None:
+        self.last = -1
+        self.docs: list[int] = []
+        self.vals: dict[str, Docs] = {}
+        self.nums: dict[float, Docs] = {}
+        self.toks: dict[str, Docs] = {}
+
+
+def add_doc(index: dict, key: object, doc: int) -> None:
+    """Record that `doc` holds `key`; docs arrive in ascending order."""
+    docs = index.get(key)
+    if docs is None:
+        index[key] = doc
+    elif type(docs) is int:
+        if docs != doc:
+            index[key] = [docs, doc]
+    elif docs[-1] != doc:
+        docs.append(doc)
+
+
+def add_value(fields: dict[str, FieldPostings], doc: int, name: str, value: object) -> tuple[FieldPostings, str]:
+    """Record one (field, scalar value) of `doc`; returns the field's postings and the value's text."""
+    f = fields.get(name)
+    if f is None:
+        f = fields[name] = FieldPostings()
+    if f.last != doc:
+        f.last = doc
+        f.docs.append(doc)
+    if type(value) is str:
+        text = value
+    else:
+        text = value_text(value)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            add_doc(f.nums, value, doc)
+    add_doc(f.vals, text, doc)
+    return f, text
+
+
+def as_list(docs: Docs) -> list[int]:
+    return [docs] if type(docs) is int else docs
