@@ -253,8 +253,8 @@ class SegmentReader:
         if spec is None:
             d = None
         else:
-            d = TermDict([t.encode("latin-1") for t in spec["first"]],
-                         _TermBlockLoader(self._blocks, self._file, (field, kind), spec["blocks"]))
+            loader = _TermBlockLoader(self._blocks, self._file, (field, kind), spec["blocks"])
+            d = TermDict([t.encode("latin-1") for t in spec["first"]], loader, loader.uncached)
         self._dicts[key] = d
         return d
 
@@ -293,7 +293,10 @@ class _TermBlockLoader:
         self._cache, self._file, self._key, self._handles = cache, file, key, handles
 
     def __call__(self, i: int) -> TermBlock:
-        return self._cache.get((*self._key, i), lambda: TermBlock(self._file.read(self._handles[i])))
+        return self._cache.get((*self._key, i), lambda: self.uncached(i))
+
+    def uncached(self, i: int) -> TermBlock:
+        return TermBlock(self._file.read(self._handles[i]))
 
 
 def _split_rows(block: bytes) -> list[bytes]:

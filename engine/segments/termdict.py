@@ -58,7 +58,7 @@ def _encode_block(terms: list[bytes], posts: list[bytes]) -> bytes:
 class TermBlock:
     """One decoded block: its terms (bytes, sorted) and lazy access to their postings."""
 
-    __slots__ = ("_data", "_post_offsets", "_term_offsets", "_terms")
+    __slots__ = ("_count", "_data", "_post_offsets_cache", "_term_offsets", "_terms")
 
     @property
     def terms(self) -> list[bytes]:
@@ -71,14 +71,21 @@ class TermBlock:
     def __init__(self, data: bytes) -> None:
         (count,) = _COUNT.unpack_from(data, 0)
         lengths = array("I")
-        lengths.frombytes(data[4:4 + 8 * count])
-        term_lengths = lengths[:count]
-        post_lengths = lengths[count:]
-        pos = 4 + 8 * count
-        self._term_offsets = offsets = list(accumulate(term_lengths, initial=pos))
-        self._post_offsets = list(accumulate(post_lengths, initial=offsets[-1]))
+        lengths.frombytes(data[4:4 + 4 * count])
+        self._count = count
+        self._term_offsets = list(accumulate(lengths[:count], initial=4 + 8 * count))
+        self._post_offsets_cache: list[int] | None = None  # computed when a posting is first read
         self._terms: list[bytes] | None = None
         self._data = data
+
+    @property
+    def _post_offsets(self) -> list[int]:
+        if self._post_offsets_cache is None:
+            count = self._count
+            lengths = array("I")
+            lengths.frombytes(self._data[4 + 4 * count:4 + 8 * count])
+            self._post_offsets_cache = list(accumulate(lengths, initial=self._term_offsets[-1]))
+        return self._post_offsets_cache
 
     def term(self, i: int) -> bytes:
         return self._data[self._term_offsets[i]:self._term_offsets[i + 1]]
@@ -105,11 +112,14 @@ class TermBlock:
 
 
 class TermDict:
-    """Read side of one dictionary. `load(i)` returns block i decoded (the caller caches)."""
+    """Read side of one dictionary. `load(i)` returns block i decoded through the caller's cache;
+    `load_uncached(i)` is used by scans of the whole dictionary, which would only flush the cache."""
 
-    def __init__(self, first_terms: list[bytes], load: Callable[[int], TermBlock]) -> None:
+    def __init__(self, first_terms: list[bytes], load: Callable[[int], TermBlock],
+                 load_uncached: Callable[[int], TermBlock] | None = None) -> None:
         self._first = first_terms
         self._load = load
+        self._load_all = load_uncached or load
 
     def get(self, term: bytes) -> BitMap | None:
         i = bisect_right(self._first, term) - 1
@@ -127,7 +137,7 @@ class TermDict:
         for b in range(i, len(self._first)):
             if high is not None and self._first[b] >= high:
                 return
-            block = self._load(b)
+            block = self._load_all(b)
             j = bisect_left(block.terms, low) if b == i else 0
             for k in range(j, len(block.terms)):
                 term = block.terms[k]
@@ -138,14 +148,14 @@ class TermDict:
     def raw_items(self) -> Iterator[tuple[bytes, memoryview]]:
         """Every (term, encoded posting) in order, for merging without decoding."""
         for b in range(len(self._first)):
-            block = self._load(b)
+            block = self._load_all(b)
             for k, term in enumerate(block.terms):
                 yield term, block.raw_posting(k)
 
     def containing(self, needle: bytes) -> Iterator[tuple[bytes, Callable[[], BitMap]]]:
         """The terms that contain `needle` (non-empty), each with a thunk for its posting."""
         for b in range(len(self._first)):
-            block = self._load(b)
+            block = self._load_all(b)
             for k in block.containing(needle):
                 yield block.term(k), (lambda block=block, k=k: block.posting(k))
 
