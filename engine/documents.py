@@ -16,6 +16,7 @@ from .timestamps import parse_log_timestamp
 Scalar = str | int | float | bool | None
 
 TIMESTAMP_FIELD = "timestamp"
+_MISSING = object()
 
 
 class InvalidLog(ValueError):
@@ -64,29 +65,3 @@ def log_time(obj: dict, receipt_ns: int) -> int:
             "(expected RFC 3339 like 2023-09-15T08:00:00Z, or epoch seconds, milliseconds or nanoseconds)"
         )
     return ns
-
-
-_MISSING = object()
-
-
-def parse_line(raw: bytes | str) -> dict:
-    """The JSON object in `raw`, or InvalidLog saying what is wrong with it."""
-    try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidLog(f"invalid JSON: {exc}") from None
-    if not isinstance(obj, dict):
-        raise InvalidLog(f"expected a JSON object, got {_json_kind(obj)}")
-    return obj
-
-
-def _json_kind(value: object) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if value is None:
-        return "null"
-    return "a number"

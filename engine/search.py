@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from re import _constants as sre_constants  # type: ignore[attr-defined]
 from re import _parser as sre_parse  # type: ignore[attr-defined]
 
@@ -330,11 +330,3 @@ def required_literal(pattern: str) -> str | None:
             best = "".join(run)
         run = []
     return best or None
-
-
-def order_key(hit: tuple[int, int, int, int]) -> tuple[int, int]:
-    return hit[0], hit[1]
-
-
-def merge_top(candidates: Sequence[tuple[int, int, int, int]], limit: int, newest: bool) -> list:
-    return sorted(candidates, key=order_key, reverse=newest)[:limit]

@@ -19,9 +19,3 @@ def number_key(x: float) -> bytes:
     (bits,) = _U64.unpack(_DOUBLE.pack(float(x) + 0.0))  # + 0.0 turns -0.0 into 0.0
     bits = bits ^ _MASK if bits & _SIGN else bits | _SIGN
     return _U64.pack(bits)
-
-
-def key_number(key: bytes) -> float:
-    (bits,) = _U64.unpack(key)
-    bits = bits & ~_SIGN if bits & _SIGN else bits ^ _MASK
-    return _DOUBLE.unpack(_U64.pack(bits))[0]

@@ -76,9 +76,6 @@ class SegmentReader:
     def resolve_field(self, name: str) -> list[str]:
         return self._by_lower.get(name.lower(), [])
 
-    def field_docs(self, field: str) -> int:
-        return self._fields[field]["docs"]
-
     def everything(self) -> BitMap:
         bm = BitMap()
         bm.add_range(0, self.doc_count)
