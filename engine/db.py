@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import fcntl
 import logging
 import os
@@ -160,7 +161,7 @@ class Engine:
         """Open (creating if needed) the data directory at `path`, recovering what is there."""
         options = options or EngineOptions()
         if overrides:
-            options = EngineOptions(**{**{f: getattr(options, f) for f in options.__slots__}, **overrides})
+            options = dataclasses.replace(options, **overrides)
         directory = Path(path)
         directory.mkdir(parents=True, exist_ok=True)
         lock_fd = _lock(directory)
@@ -785,7 +786,7 @@ class Engine:
         times = [t for s in segments for t in (s.min_ts, s.max_ts)]
         for m in [active, *frozen]:
             if len(m):
-                times.extend((min(m.times), max(m.times)))
+                times.extend((m.min_ts, m.max_ts))
         wal_bytes = 0
         for name in os.listdir(self.path):
             if filenames.parse_wal(name) is not None:

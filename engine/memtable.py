@@ -37,6 +37,9 @@ class Memtable:
         self.seqs: list[int] = []
         self.raws: list[bytes] = []
         self.raw_bytes = 0
+        # Bounds of every row added; a snapshot of fewer rows may use them, as they only widen.
+        self.min_ts = 1 << 63
+        self.max_ts = -(1 << 63)
         self._lock = threading.Lock()
         self._fields: dict[str, FieldPostings] = {}
         self._indexed = 0
@@ -51,12 +54,18 @@ class Memtable:
     def add(self, first_seq: int, entries: Iterable[tuple[int, bytes]]) -> None:
         # Requires: called by the commit leader only.
         seq = first_seq
+        low, high = self.min_ts, self.max_ts
         for ts, raw in entries:
             self.times.append(ts)
             self.seqs.append(seq)
             self.raws.append(raw)
             self.raw_bytes += len(raw)
             seq += 1
+            if ts < low:
+                low = ts
+            if ts > high:
+                high = ts
+        self.min_ts, self.max_ts = low, high
 
     def view(self) -> MemtableView:
         """A searchable snapshot of the rows added so far."""
@@ -113,9 +122,10 @@ class MemtableView:
     def __init__(self, memtable: Memtable, size: int) -> None:
         self._m = memtable
         self.doc_count = size
-        times = memtable.times[:size]
-        self.min_ts = min(times) if times else 0
-        self.max_ts = max(times) if times else 0
+        # The memtable's bounds cover rows added after this snapshot too: wider bounds only make time
+        # pruning more cautious, and a search must not copy the whole memtable to narrow them.
+        self.min_ts = memtable.min_ts
+        self.max_ts = memtable.max_ts
         self._ready = False
 
     def _index(self) -> dict[str, FieldPostings]:
