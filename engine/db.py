@@ -14,16 +14,12 @@ remaining WAL generations in order (truncating a torn tail of the newest, refusi
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import dataclasses
-import fcntl
 import logging
 import os
-import struct
 import threading
 import time
-from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -33,21 +29,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-from pyroaring import BitMap
 
 from querylang import parse
 from querylang.ast import Query
 
 from . import filenames
+from .aggregations import bucket_counts, check_distinct, interval_ns, time_span, value_counts, value_docs
 from .builders import BuilderPool
 from .compaction import plan_merge
+from .cursor import decode_cursor, encode_cursor
+from .dirlock import lock_directory
 from .documents import InvalidLog, flatten, log_time
 from .errors import (
     BackpressureError,
     CorruptionError,
     EngineClosedError,
     IngestError,
-    LockedError,
     QueryError,
     QueryTooBroadError,
     WriteFailedError,
@@ -60,14 +57,12 @@ from .predicate import compile_predicate
 from .search import Budget, Evaluator, time_bound, validate
 from .segments.reader import SegmentReader
 from .segments.rows import Rows
-from .tokens import value_text
 from .wal import WalWriter, encode_entries, frame_batch, read_wal
 
 log = logging.getLogger("strata.engine")
 
 TimeArg = int | str | datetime | None
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_CURSOR = struct.Struct("<qqq")  # time, seq of the last hit; last seq stored when paging began
 
 
 @dataclass(frozen=True)
@@ -164,7 +159,7 @@ class Engine:
             options = dataclasses.replace(options, **overrides)
         directory = Path(path)
         directory.mkdir(parents=True, exist_ok=True)
-        lock_fd = _lock(directory)
+        lock_fd = lock_directory(directory)
         engine = cls(directory, options, lock_fd)
         try:
             engine._recover()
@@ -675,7 +670,7 @@ class Engine:
         # Later pages see the logs stored when the first page was made, so pages neither repeat nor skip
         # while new logs arrive.
         if cursor:
-            after_ts, after_seq, snapshot = _decode_cursor(cursor)
+            after_ts, after_seq, snapshot = decode_cursor(cursor)
         else:
             snapshot = self._next_seq - 1
         total = 0
@@ -698,7 +693,7 @@ class Engine:
         raws = _fetch(picks)
         next_cursor = None
         if picks and remaining > len(picks):
-            next_cursor = _encode_cursor(picks[-1][0], picks[-1][1], snapshot)
+            next_cursor = encode_cursor(picks[-1][0], picks[-1][1], snapshot)
         return Hits(total=total, raw=raws, timestamps=[p[0] for p in picks], next_cursor=next_cursor,
                     took=time.perf_counter() - started)
 
@@ -723,10 +718,10 @@ class Engine:
         q = self._query(query)
         budget = Budget(self.options.search_timeout, time.time_ns())
         low, high = self._bounds(start, end, budget)
-        step = _interval_ns(interval)
+        step = interval_ns(interval)
         matched = list(self._matches(self._sources(), q, low, high, budget))
         if low is None or high is None:
-            spans = [_time_span(s, d) for s, d in matched if d]
+            spans = [time_span(s, d) for s, d in matched if d]
             if not spans:
                 return Histogram(step, [])
             low = min(lo for lo, _ in spans) if low is None else low
@@ -739,19 +734,19 @@ class Engine:
         counts = [0] * n_buckets
         series: dict[str, list[int]] = {}
         for src, docs in matched:
-            _bucket_counts(src, docs, first, step, counts, budget)
+            bucket_counts(src, docs, first, step, counts, budget)
         if by is not None:
             totals: dict[str, int] = {}
             for src, docs in matched:
-                for value, n in _value_counts(src, docs, by, budget, self.options.max_distinct_values).items():
+                for value, n in value_counts(src, docs, by, budget, self.options.max_distinct_values).items():
                     totals[value] = totals.get(value, 0) + n
-                _check_distinct(totals, by, self.options.max_distinct_values)
+                check_distinct(totals, by, self.options.max_distinct_values)
             top = sorted(totals, key=lambda v: (-totals[v], v))[:max_series]
             for value in top:
                 line = [0] * n_buckets
                 for src, docs in matched:
-                    sub = _value_docs(src, by, value) & docs
-                    _bucket_counts(src, sub, first, step, line, budget)
+                    sub = value_docs(src, by, value) & docs
+                    bucket_counts(src, sub, first, step, line, budget)
                 series[value] = line
         return Histogram(step, [(first + i * step, c) for i, c in enumerate(counts)], series)
 
@@ -763,9 +758,9 @@ class Engine:
         low, high = self._bounds(start, end, budget)
         totals: dict[str, int] = {}
         for src, docs in self._matches(self._sources(), q, low, high, budget):
-            for value, n in _value_counts(src, docs, field, budget, self.options.max_distinct_values).items():
+            for value, n in value_counts(src, docs, field, budget, self.options.max_distinct_values).items():
                 totals[value] = totals.get(value, 0) + n
-            _check_distinct(totals, field, self.options.max_distinct_values)
+            check_distinct(totals, field, self.options.max_distinct_values)
         return sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
 
     def fields(self) -> list[tuple[str, int]]:
@@ -811,105 +806,6 @@ class Engine:
         )
 
 
-def _time_span(src: Any, docs: BitMap) -> tuple[int, int]:
-    """The oldest and newest time among `docs`."""
-    if src.time_sorted:  # doc ids follow time
-        return src.keys([docs.min()])[0][0], src.keys([docs.max()])[0][0]
-    times = [ts for ts, _ in src.keys(docs)]
-    return min(times), max(times)
-
-
-def _value_docs(src: Any, field: str, value: str) -> BitMap:
-    parts = [src.value(f, value) for f in src.resolve_field(field)]
-    return BitMap.union(*parts) if parts else BitMap()
-
-
-def _bucket_counts(src: Any, docs: Any, first: int, step: int, counts: list[int], budget: Budget) -> None:
-    if not docs:
-        return
-    n = len(counts)
-    if src.time_sorted:
-        times = src.times
-        lo_doc, hi_doc = docs.min(), docs.max()
-        b = max((times[lo_doc] - first) // step, 0)
-        while b < n:
-            edge_lo = bisect_left(times, first + b * step)
-            edge_hi = bisect_left(times, first + (b + 1) * step)
-            if edge_lo > hi_doc:
-                break
-            counts[b] += docs.range_cardinality(edge_lo, edge_hi)
-            b += 1
-            budget.check()
-        return
-    for ts, _ in src.keys(docs):
-        b = (ts - first) // step
-        if 0 <= b < n:
-            counts[b] += 1
-
-
-# Above this many matching docs in a source, count values through the dictionary instead of the rows.
-_ROWS_FOR_VALUES_BELOW = 20_000
-
-
-def _value_counts(src: Any, docs: Any, field: str, budget: Budget, max_values: int) -> dict[str, int]:
-    """How many of `docs` hold each value of `field`. Raises QueryTooBroadError past `max_values` distinct
-    values: counting every value of an id field over millions of logs would hold them all in memory."""
-    counts: dict[str, int] = {}
-    if not docs:
-        return counts
-    names = src.resolve_field(field)
-    if not names:
-        return counts
-    if field.lower() == "timestamp":
-        return counts
-    if len(docs) < _ROWS_FOR_VALUES_BELOW or not src.time_sorted:
-        wanted = set(names)
-        ids = list(docs)
-        for start in range(0, len(ids), 1000):
-            for raw in src.fetch(ids[start:start + 1000]):
-                seen = set()
-                for name, value in flatten(orjson.loads(raw)):
-                    if name in wanted:
-                        text = value_text(value)
-                        if text not in seen:
-                            seen.add(text)
-                            counts[text] = counts.get(text, 0) + 1
-            budget.check_now()
-            _check_distinct(counts, field, max_values)
-        return counts
-    for name in names:
-        for text, thunk in src.values(name):
-            n = docs.intersection_cardinality(thunk())
-            if n:
-                counts[text] = counts.get(text, 0) + n
-                if len(counts) > max_values:
-                    _check_distinct(counts, field, max_values)
-            budget.check()
-    return counts
-
-
-def _check_distinct(counts: dict, field: str, max_values: int) -> None:
-    if len(counts) > max_values:
-        raise QueryTooBroadError(f"{field!r} has more than {max_values:,} distinct values among the matches; "
-                                 "narrow the query or the time range")
-
-
-_UNITS = {"ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000,
-          "d": 86_400_000_000_000, "w": 7 * 86_400_000_000_000}
-
-
-def _interval_ns(interval: int | str) -> int:
-    if isinstance(interval, int):
-        if interval <= 0:
-            raise QueryError("interval must be positive")
-        return interval
-    text = interval.strip()
-    for unit in sorted(_UNITS, key=len, reverse=True):
-        if text.endswith(unit) and text[:-len(unit)].isdigit() and int(text[:-len(unit)]) > 0:
-            return int(text[:-len(unit)]) * _UNITS[unit]
-    raise QueryError(f"interval {interval!r} is not a duration like 30s, 5m, 1h or 1d")
-
-
 def _time_arg(value: TimeArg, budget: Budget, what: str) -> int | None:
     if value is None:
         return None
@@ -937,31 +833,3 @@ def _fetch(picks: list[tuple[int, int, int, Any]]) -> list[bytes]:
         for i, raw in zip(positions, raws, strict=True):
             out[i] = raw
     return out
-
-
-def _encode_cursor(ts: int, seq: int, snapshot: int) -> str:
-    return base64.urlsafe_b64encode(_CURSOR.pack(ts, seq, snapshot)).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[int, int, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        return _CURSOR.unpack(raw)
-    except (ValueError, struct.error):
-        raise QueryError(f"cursor {cursor!r} is not one this engine returned") from None
-
-
-def _lock(directory: Path) -> int:
-    path = directory / filenames.LOCK
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-        os.close(fd)
-        raise LockedError(f"{directory} is already open by another process (pid {holder}); "
-                          "stop it or point this one at another data directory") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd
-
