@@ -27,16 +27,11 @@ import urllib.parse
 from collections import Counter
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-GENERATOR = REPO_ROOT.parent / "shared" / "logdata" / "generate.py"
-SAMPLE_QUERIES = [
-    "level:error",
-    'message:"Failed to connect"',
-    "resourceId:server-1234",
-    "timestamp:[2023-09-10T00:00:00Z TO 2023-09-15T23:59:59Z]",
-    'level:error AND message:"Failed to connect" AND resourceId:server-1234 AND '
-    "timestamp:[2023-09-10T00:00:00Z TO 2023-09-15T23:59:59Z]",
-]
+from .data import GENERATOR, REPO_ROOT
+from .queries import QUERIES
+
+# The four sample queries and their combination, as the query benchmark defines them.
+SAMPLE_QUERIES = [q.strata for q in QUERIES if q.key in ("level", "phrase", "resourceId", "range", "and")]
 
 
 class Connection:
