@@ -41,7 +41,7 @@ import orjson
 import zstandard
 
 from ..errors import CorruptionError, FormatVersionError
-from ..filenames import fsync_dir
+from ..filenames import fsync_dir, temp_name
 
 MAGIC = b"STRATSEG"
 VERSION = 1
@@ -73,7 +73,7 @@ class SegmentFileWriter:
 
     def __init__(self, final_path: Path) -> None:
         self.final_path = final_path
-        self.tmp_path = final_path.with_name(final_path.name + ".tmp")
+        self.tmp_path = final_path.with_name(temp_name(final_path.name))
         self._file = open(self.tmp_path, "wb")  # noqa: SIM115 - closed by finish() or abort()
         self._file.write(MAGIC)
         self._pos = len(MAGIC)
