@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import orjson
 from pyroaring import BitMap
@@ -190,11 +190,11 @@ class MemtableView:
             for token, docs in list(f.toks.items()):
                 yield token, (lambda docs=docs: self._postings(docs))
 
-    def values(self, field: str, contains: str | None = None) -> Iterator[tuple[str, Callable[[], BitMap]]]:
+    def values(self, field: str, literals: Sequence[str] = ()) -> Iterator[tuple[str, Callable[[], BitMap]]]:
         f = self._index().get(field)
         if f is not None:
             for text, docs in list(f.vals.items()):
-                if contains is None or contains in text:
+                if all(lit in text for lit in literals):
                     yield text, (lambda docs=docs: self._postings(docs))
 
     def numeric(self, field: str, low: float | None, high: float | None,

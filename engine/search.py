@@ -7,7 +7,7 @@ A source answers these questions (engine/segments/reader.py and engine/memtable.
     everything(), exists(f)                     all docs, docs having field f
     token(f, t), value(f, text)                 docs whose f holds token t / has verbatim value text
     gram(f, tokens) -> BitMap | None            docs where 2-3 common tokens stand together; None: not indexed
-    token_range(f, low, high), tokens(f), values(f, contains=None)   dictionary scans
+    token_range(f, low, high), tokens(f), values(f, literals=())   dictionary scans
     numeric(f, low, high, low_inclusive, high_inclusive), time_range(low, high)
     before(ts, seq), after(ts, seq)             docs sorting before/after a cursor key
     newest(docs, k), oldest(docs, k)            (ts, seq, doc) of the k newest/oldest of docs
@@ -251,11 +251,11 @@ class Evaluator:
         if is_time_field(q.field):
             raise QueryError("timestamp takes ranges, comparisons or an exact time, not a regex")
         regex = re.compile(q.pattern)
-        literal = required_literal(q.pattern)
+        literals = required_literals(q.pattern)
 
         def per_field(f: str) -> BitMap:
             parts = []
-            for text, thunk in self.src.values(f, literal):
+            for text, thunk in self.src.values(f, literals):
                 if regex.search(text):
                     parts.append(thunk())
                 self.budget.check()
@@ -310,23 +310,24 @@ def _number(text: str, field: str) -> float:
         raise QueryError(f"range bound {text!r} for {field!r} is not a number") from None
 
 
-def required_literal(pattern: str) -> str | None:
-    """The longest run of literal characters every match of a regex must contain, or None.
+def required_literals(pattern: str) -> list[str]:
+    """Runs of literal characters that every match of a regex must contain (none when unsure).
 
-    Used to skip dictionary values before running the regex; only top-level literals count, and a
-    case-insensitive pattern has none (its literal may appear in another case)."""
+    Used to skip dictionary values, and whole dictionary blocks, before running the regex. Only literals
+    of the top-level sequence count (not those under a branch or repeat), and a case-insensitive pattern
+    has none (its literals may appear in another case)."""
     try:
         parsed = sre_parse.parse(pattern)
     except re.error:
-        return None
+        return []
     if parsed.state.flags & re.IGNORECASE:
-        return None
-    best, run = "", []
+        return []
+    runs, run = [], []
     for op, arg in [*list(parsed), (None, None)]:
         if op is sre_constants.LITERAL:
             run.append(chr(arg))
             continue
-        if len(run) > len(best):
-            best = "".join(run)
+        if run:
+            runs.append("".join(run))
         run = []
-    return best or None
+    return runs

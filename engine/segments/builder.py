@@ -129,7 +129,7 @@ def _write_field(writer: SegmentFileWriter, f: FieldPostings, common_docs: int) 
         "common": sorted(common),
         "exists": writer.add(postings.encode_sorted(f.docs)),
         "tok": _write_dict(writer, _encoded_sorted(tok_lists)),
-        "val": _write_dict(writer, _encoded_sorted(vals)),
+        "val": _write_dict(writer, _encoded_sorted(vals), filters=True),
         "num": num,
         "gram": _write_dict(writer, _encoded_sorted({g: sorted(set(d)) for g, d in grams.items()})) if grams else None,
     }
@@ -151,11 +151,8 @@ def _grams(tokens: list[str], common: set[str]) -> set[str]:
     return out
 
 
-def _write_dict(writer: SegmentFileWriter, items: list[tuple[bytes, list[int]]]) -> dict[str, Any]:
+def _write_dict(writer: SegmentFileWriter, items: list[tuple[bytes, list[int]]], *,
+                filters: bool = False) -> dict[str, Any]:
     """`items`: (term, ascending doc ids without repeats), sorted by term."""
-    first, blocks = [], []
-    encode = postings.encode_sorted
-    for first_term, block in termdict.build_blocks((t, encode(d)) for t, d in items):
-        first.append(first_term.decode("latin-1"))
-        blocks.append(writer.add(block))
-    return {"first": first, "blocks": blocks}
+    encoded = ((t, postings.encode_sorted(d)) for t, d in items)
+    return termdict.write(writer.add, encoded, filters=filters) or {"first": [], "blocks": []}

@@ -20,7 +20,9 @@ The meta (written by engine/segments/builder.py, read by engine/segments/reader.
                     "tok": dict, "val": dict, "num": dict or null, "gram": dict or null,
                     "common": [tokens whose grams are complete: every "a b" / "a b c" of them that stands in
                                a value of the field is in "gram"]}}
-    dict := {"first": [first term of each block, latin-1 text of its UTF-8 bytes], "blocks": [handle, ...]}
+    dict := {"first": [first term of each block, latin-1 text of its UTF-8 bytes], "blocks": [handle, ...],
+             "filters": handle of the blocks' trigram filters (engine/segments/blockfilter.py); value
+                        dictionaries only, and absent when a block had too many trigrams}
 
 Documents are sorted by (time, seq), so doc ids follow time and a time range is a doc-id interval.
 The file is written under a temporary name, fsynced, then renamed: a crash leaves no partial segment.

@@ -202,14 +202,6 @@ def _tagged(items: Iterator[tuple[bytes, memoryview]], i: int) -> Iterator[tuple
         yield term, i, raw
 
 
-def _write(writer: SegmentFileWriter, items: Iterator[tuple[bytes, bytes]]) -> dict[str, Any] | None:
-    first, blocks = [], []
-    for first_term, block in termdict.build_blocks(items):
-        first.append(first_term.decode("latin-1"))
-        blocks.append(writer.add(block))
-    return {"first": first, "blocks": blocks} if blocks else None
-
-
 def _merge_field(writer: SegmentFileWriter, readers: list[SegmentReader], mappers: list[_Mapper],
                  name: str) -> dict[str, Any]:
     members = [i for i, r in enumerate(readers) if r.has_field(name)]
@@ -226,13 +218,15 @@ def _merge_field(writer: SegmentFileWriter, readers: list[SegmentReader], mapper
 
     exists = BitMap.union(*(mappers[i].bitmap(readers[i].exists(name)) for i in members))
     out: dict[str, Any] = {"docs": len(exists), "exists": writer.add(postings.encode(exists))}
-    out["tok"] = _write(writer, tokens()) or {"first": [], "blocks": []}
+    out["tok"] = termdict.write(writer.add, tokens()) or {"first": [], "blocks": []}
     common_set = set(common)
     out["common"] = common
-    out["val"] = _write(writer, ((t, e) for t, _, e in _merged_items(readers, mappers, members, name, "val"))) \
-        or {"first": [], "blocks": []}
-    out["num"] = _write(writer, ((t, e) for t, _, e in _merged_items(readers, mappers, members, name, "num")))
-    out["gram"] = _write(writer, (
-        (t, e) for t, _, e in _merged_items(readers, mappers, members, name, "gram")
-        if all(token in common_set for token in t.decode().split(" "))))
+
+    def merged(kind: str) -> Iterator[tuple[bytes, bytes]]:
+        return ((t, e) for t, _, e in _merged_items(readers, mappers, members, name, kind))
+
+    out["val"] = termdict.write(writer.add, merged("val"), filters=True) or {"first": [], "blocks": []}
+    out["num"] = termdict.write(writer.add, merged("num"))
+    out["gram"] = termdict.write(writer.add, (
+        (t, e) for t, e in merged("gram") if all(token in common_set for token in t.decode().split(" "))))
     return out

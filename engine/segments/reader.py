@@ -11,12 +11,13 @@ import threading
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from pyroaring import BitMap
 
-from . import postings
+from . import blockfilter, postings
+from .blockfilter import BlockFilters
 from .format import SegmentFile, decode_column
 from .numkeys import number_key
 from .termdict import TermBlock, TermDict
@@ -120,14 +121,20 @@ class SegmentReader:
             for term, thunk in d.terms():
                 yield term.decode(), thunk
 
-    def values(self, field: str, contains: str | None = None) -> Iterator[tuple[str, Callable[[], BitMap]]]:
-        """Every verbatim value with a thunk for its docs; with `contains`, only values holding that text."""
+    def values(self, field: str, literals: Sequence[str] = ()) -> Iterator[tuple[str, Callable[[], BitMap]]]:
+        """Every verbatim value with a thunk for its docs; with `literals`, only values holding all of them."""
         d = self._dict(field, "val")
         if d is None:
             return
-        items = d.containing(contains.encode()) if contains else d.terms()
-        for term, thunk in items:
-            yield term.decode(), thunk
+        if not literals:
+            for term, thunk in d.terms():
+                yield term.decode(), thunk
+            return
+        longest, *others = sorted(literals, key=len, reverse=True)
+        for term, thunk in d.containing(longest.encode(), blockfilter.probes(literals)):
+            text = term.decode()
+            if all(lit in text for lit in others):
+                yield text, thunk
 
     def numeric(self, field: str, low: float | None, high: float | None,
                 low_inclusive: bool, high_inclusive: bool) -> BitMap:
@@ -250,8 +257,9 @@ class SegmentReader:
         if spec is None:
             d = None
         else:
-            loader = _TermBlockLoader(self._blocks, self._file, (field, kind), spec["blocks"])
-            d = TermDict([t.encode("latin-1") for t in spec["first"]], loader, loader.uncached)
+            loader = _TermBlockLoader(self._blocks, self._file, (field, kind), spec)
+            d = TermDict([t.encode("latin-1") for t in spec["first"]], loader, loader.uncached,
+                         loader.filters if "filters" in spec else None)
         self._dicts[key] = d
         return d
 
@@ -286,14 +294,19 @@ class _TermBlockLoader:
     """Loads block i of one dictionary through the cache. Holds the file and cache, not the reader, so
     that a reader nobody uses is freed at once (closing its file) instead of waiting for a GC cycle."""
 
-    def __init__(self, cache: _BlockCache, file: SegmentFile, key: tuple[str, str], handles: list) -> None:
-        self._cache, self._file, self._key, self._handles = cache, file, key, handles
+    def __init__(self, cache: _BlockCache, file: SegmentFile, key: tuple[str, str], spec: dict) -> None:
+        self._cache, self._file, self._key = cache, file, key
+        self._handles: list = spec["blocks"]
+        self._filters: list | None = spec.get("filters")  # value dictionaries built with filters only
 
     def __call__(self, i: int) -> TermBlock:
         return self._cache.get((*self._key, i), lambda: self.uncached(i))
 
     def uncached(self, i: int) -> TermBlock:
         return TermBlock(self._file.read(self._handles[i]))
+
+    def filters(self) -> BlockFilters:
+        return self._cache.get((*self._key, "filters"), lambda: BlockFilters(self._file.read(self._filters)))
 
 
 def _split_rows(block: bytes) -> list[bytes]:

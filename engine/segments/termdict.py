@@ -18,10 +18,11 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from itertools import accumulate, pairwise
+from typing import Any
 
 from pyroaring import BitMap
 
-from . import postings
+from . import blockfilter, postings
 
 _COUNT = struct.Struct("<I")
 # Uncompressed bytes per block: a look-up decompresses one block, so smaller is faster per look-up but
@@ -29,8 +30,32 @@ _COUNT = struct.Struct("<I")
 BLOCK_TARGET_BYTES = 16 << 10
 
 
-def build_blocks(items: Iterable[tuple[bytes, bytes]]) -> Iterator[tuple[bytes, bytes]]:
-    """(first term, uncompressed block) for sorted (term, encoded posting) pairs."""
+def write(add: Callable[[bytes], list[int]], items: Iterable[tuple[bytes, bytes]], *,
+          filters: bool = False) -> dict[str, Any] | None:
+    """Cut sorted (term, encoded posting) pairs into blocks, store each with `add` (which returns its
+    section handle) and return the dictionary's meta entry (format.py), or None when there are no terms.
+    `filters`: also store the blocks' trigram filters (blockfilter.py), as value dictionaries do."""
+    first: list[str] = []
+    blocks: list[list[int]] = []
+    block_filters: list[bytes] | None = [] if filters else None
+    for terms, posts in _cut(items):
+        first.append(terms[0].decode("latin-1"))  # meta is JSON: latin-1 maps each byte to one character
+        blocks.append(add(_encode_block(terms, posts)))
+        if block_filters is not None:
+            f = blockfilter.build(terms)
+            if f is None:  # one block too varied: the dictionary goes without filters
+                block_filters = None
+            else:
+                block_filters.append(f)
+    if not blocks:
+        return None
+    out: dict[str, Any] = {"first": first, "blocks": blocks}
+    if block_filters is not None:
+        out["filters"] = add(blockfilter.encode_section(block_filters))
+    return out
+
+
+def _cut(items: Iterable[tuple[bytes, bytes]]) -> Iterator[tuple[list[bytes], list[bytes]]]:
     terms: list[bytes] = []
     posts: list[bytes] = []
     size = 0
@@ -39,10 +64,10 @@ def build_blocks(items: Iterable[tuple[bytes, bytes]]) -> Iterator[tuple[bytes, 
         posts.append(post)
         size += len(term) + len(post) + 8
         if size >= BLOCK_TARGET_BYTES:
-            yield terms[0], _encode_block(terms, posts)
+            yield terms, posts
             terms, posts, size = [], [], 0
     if terms:
-        yield terms[0], _encode_block(terms, posts)
+        yield terms, posts
 
 
 def _encode_block(terms: list[bytes], posts: list[bytes]) -> bytes:
@@ -116,10 +141,12 @@ class TermDict:
     `load_uncached(i)` is used by scans of the whole dictionary, which would only flush the cache."""
 
     def __init__(self, first_terms: list[bytes], load: Callable[[int], TermBlock],
-                 load_uncached: Callable[[int], TermBlock] | None = None) -> None:
+                 load_uncached: Callable[[int], TermBlock] | None = None,
+                 load_filters: Callable[[], blockfilter.BlockFilters] | None = None) -> None:
         self._first = first_terms
         self._load = load
         self._load_all = load_uncached or load
+        self._load_filters = load_filters
 
     def get(self, term: bytes) -> BitMap | None:
         i = bisect_right(self._first, term) - 1
@@ -152,9 +179,14 @@ class TermDict:
             for k, term in enumerate(block.terms):
                 yield term, block.raw_posting(k)
 
-    def containing(self, needle: bytes) -> Iterator[tuple[bytes, Callable[[], BitMap]]]:
-        """The terms that contain `needle` (non-empty), each with a thunk for its posting."""
+    def containing(self, needle: bytes, wanted: list[blockfilter.Probe] | None = None,
+                   ) -> Iterator[tuple[bytes, Callable[[], BitMap]]]:
+        """The terms that contain `needle` (non-empty), each with a thunk for its posting. `wanted`:
+        trigrams every such term has (blockfilter.probes), to skip blocks whose filter lacks one."""
+        filters = self._load_filters() if wanted and self._load_filters is not None else None
         for b in range(len(self._first)):
+            if filters is not None and not filters.may_hold(b, wanted):
+                continue
             block = self._load_all(b)
             for k in block.containing(needle):
                 yield block.term(k), (lambda block=block, k=k: block.posting(k))
