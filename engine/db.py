@@ -147,7 +147,6 @@ class Engine:
         self._bg_busy = False
         self._bg_thread: threading.Thread | None = None
         self._sync_thread: threading.Thread | None = None
-        self._index_thread: threading.Thread | None = None
         self._last_search = float("-inf")  # no search yet: ingest pays nothing for the memtable index
 
     # ---- opening and closing ------------------------------------------------------------------------
@@ -207,6 +206,7 @@ class Engine:
             for batch in read_wal(d / filenames.wal_name(gen), is_last=gen == wal_gens[-1]):
                 memtable.add(batch.first_seq, batch.entries)
                 self._next_seq = max(self._next_seq, batch.first_seq + len(batch.entries))
+            memtable.publish(index=False)
             memtables.append(memtable)
         if memtables:
             self._memtable = memtables[-1]
@@ -226,8 +226,6 @@ class Engine:
         if self.options.fsync == "interval":
             self._sync_thread = threading.Thread(target=self._interval_sync, name="strata-fsync", daemon=True)
             self._sync_thread.start()
-        self._index_thread = threading.Thread(target=self._keep_index_warm, name="strata-indexer", daemon=True)
-        self._index_thread.start()
 
     def close(self) -> None:
         """Stop background work and release the directory. The memtable stays in the WAL for next time."""
@@ -242,8 +240,6 @@ class Engine:
             self._bg_thread.join()
         if self._sync_thread is not None:
             self._sync_thread.join()
-        if self._index_thread is not None:
-            self._index_thread.join()
         with self._write_lock:
             if self._wal is not None:
                 with contextlib.suppress(OSError):
@@ -385,6 +381,10 @@ class Engine:
             memtable = self._memtable
             for r in group:
                 memtable.add(r.first_seq, r.entries)
+            # While searches come in, index the rows here, before they become visible and before append
+            # returns: a search then finds the memtable indexed, instead of indexing a backlog first
+            # while ingest competes with it for the GIL.
+            memtable.publish(index=time.monotonic() - self._last_search < self.options.memtable_index_warm_for)
             self._stats["appended_logs"] += sum(r.count for r in group)
             self._stats["appended_bytes"] += len(data)
             if len(memtable) >= self.options.memtable_max_logs or \
@@ -426,23 +426,6 @@ class Engine:
                         return
                     self._stats["fsyncs"] += 1
                     self._stats["fsync_seconds"] += time.perf_counter() - started
-
-    def _keep_index_warm(self) -> None:
-        """While searches come in, index new memtable rows every few tenths of a second, so a search
-        catches up only the last moment's appends instead of everything since the previous search.
-        Idle when nobody searches: then ingest pays nothing for the memtable index."""
-        while True:
-            with self._bg_wake:
-                if self._bg_stop:
-                    return
-                self._bg_wake.wait(self.options.memtable_index_interval)
-                if self._bg_stop:
-                    return
-            if time.monotonic() - self._last_search < self.options.memtable_index_warm_for:
-                with self._state_lock:
-                    memtables = [self._memtable, *self._frozen]
-                for memtable in memtables:
-                    memtable.view().warm()
 
     # ---- background: segments and merges ------------------------------------------------------------
     def _executor(self) -> Executor | BuilderPool:

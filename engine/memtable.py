@@ -1,13 +1,14 @@
 """The memtable: logs appended since the last segment, searchable as soon as `append` returns.
 
 Rows are kept as appended (time, seq, original JSON). The in-memory inverted index is brought up to date
-by the first search after new appends rather than by `append` itself, so that ingest pays only for the
-WAL and a search pays only for the logs added since the previous search. The index answers the same
+by the first search after new appends, so that ingest without searches pays only for the WAL; while
+searches come in, the engine indexes each group of rows as it appends it instead (`publish`). The index answers the same
 questions as a segment (the Source protocol of engine/search.py), except common-word grams: phrases in
 the memtable are checked on their candidates.
 
-Only the engine's commit leader appends; searches read a prefix of the rows (`size` at snapshot time),
-so they never see a half-added batch.
+Only the engine's commit leader appends; searches read a prefix of the rows (`visible` at snapshot
+time), so they never see a half-added batch, and read the index without a lock: docs indexed past a
+snapshot are clipped from its postings.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ class Memtable:
         # Bounds of every row added; a snapshot of fewer rows may use them, as they only widen.
         self.min_ts = 1 << 63
         self.max_ts = -(1 << 63)
-        self._lock = threading.Lock()
+        self.visible = 0  # rows searches see: those of finished appends
+        self._lock = threading.Lock()  # indexing
+        self._order_lock = threading.Lock()  # the time ordering, so it is not held up by indexing
         self._fields: dict[str, FieldPostings] = {}
         self._indexed = 0
         self._order: list[int] = []  # doc ids sorted by (time, seq), for the first `_ordered` docs
@@ -67,12 +70,21 @@ class Memtable:
                 high = ts
         self.min_ts, self.max_ts = low, high
 
+    def publish(self, *, index: bool) -> None:
+        """Make the rows added so far visible to searches; `index`: index them first."""
+        # Requires: called by the commit leader only.
+        if index:
+            self._index_upto(len(self.raws))
+        self.visible = len(self.raws)
+
     def view(self) -> MemtableView:
-        """A searchable snapshot of the rows added so far."""
-        return MemtableView(self, len(self.raws))
+        """A searchable snapshot of the rows visible now."""
+        return MemtableView(self, self.visible)
 
     # ---- index maintenance (guarded by _lock) ---------------------------------------------------------
     def _index_upto(self, size: int) -> None:
+        if self._indexed >= size:  # set only once every doc below it is indexed
+            return
         with self._lock, paused_gc():
             if self._indexed >= size:
                 return
@@ -96,7 +108,7 @@ class Memtable:
         """Doc ids sorted by (time, seq), and their times. Seqs grow with doc ids, so a stable sort by
         time alone gives (time, seq) order; logs arrive nearly in time order, so Timsort finds long runs
         and re-sorting after new appends is close to linear."""
-        with self._lock, paused_gc():
+        with self._order_lock, paused_gc():
             if self._ordered < size:
                 times = self.times
                 self._order = order = sorted(range(size), key=times.__getitem__)

@@ -23,10 +23,9 @@ class EngineOptions:
     memtable_max_logs: int = 10_000
     memtable_max_bytes: int = 96 << 20
 
-    # The memtable's index is built by searches, for the rows appended since the previous one. While
-    # searches keep coming (within `memtable_index_warm_for` seconds of the last), a background thread
-    # also indexes new rows every `memtable_index_interval` seconds, so no search waits for many.
-    memtable_index_interval: float = 0.2
+    # The memtable's index is built by the first search after appends, for the rows appended since the
+    # previous one. While searches keep coming (within `memtable_index_warm_for` seconds of the last),
+    # `append` indexes its own rows before it returns instead, so a search never waits for indexing.
     memtable_index_warm_for: float = 30.0
 
     # Frozen memtables waiting for their segment to be written; past this, append waits (stall) for up to

@@ -2,6 +2,7 @@
 
 import multiprocessing
 import os
+import threading
 
 import orjson
 import pytest
@@ -218,3 +219,36 @@ def test_histogram_spans_out_of_order_logs_in_the_memtable(tmp_path):
         db.append([{"timestamp": t} for t in ("2023-09-01T00:00:00Z", "2023-09-20T00:00:00Z", "2023-09-10T00:00:00Z")])
         hist = db.histogram("*", interval="1d")
         assert sum(c for _, c in hist.buckets) == 3 and len(hist.buckets) == 20
+
+
+def test_searches_beside_appends_see_every_finished_append(tmp_path):
+    # While searches come in, append indexes its rows before returning (Memtable.publish); a search
+    # must still count exactly the logs of every append that returned before it started, no more than
+    # were appended, across memtable rotations.
+    with Engine.open(tmp_path, small(memtable_max_logs=700)) as db:
+        db.search("*")  # searches are coming: appends index as they go
+        returned = 0
+        stop = threading.Event()
+        errors: list[str] = []
+
+        def searcher() -> None:
+            while not stop.is_set():
+                floor = returned
+                total = db.search("level:error", limit=5).total
+                ceiling = returned
+                # level:error is every 4th log (make_logs), appended in batches of 100.
+                if not floor // 4 <= total <= ceiling // 4 + 25:
+                    errors.append(f"{total} errors counted after {floor} logs appended")
+
+        thread = threading.Thread(target=searcher)
+        thread.start()
+        try:
+            for start in range(0, 5000, 100):
+                db.append(make_logs(100, start))
+                returned = start + 100
+        finally:
+            stop.set()
+            thread.join()
+        assert not errors, errors[:3]
+        assert db._memtable._indexed == len(db._memtable)  # indexed by append, not by a search
+        assert db.search("level:error").total == 1250
