@@ -23,6 +23,7 @@ from pyroaring import BitMap
 from .documents import flatten
 from .fieldindex import Docs, FieldPostings, add_doc, add_value
 from .gcpause import paused_gc
+from .predicate import holds_phrase
 from .segments.numkeys import number_key
 from .tokens import tokenize
 
@@ -49,7 +50,11 @@ class Memtable:
         self._order: list[int] = []  # doc ids sorted by (time, seq), for the first `_ordered` docs
         self._order_times: list[int] = []  # the time of each doc of `_order`
         self._ordered = 0
-        self._token_cache: dict[str, list[str]] = {}
+        self._token_cache: dict[str, tuple[str, ...]] = {}
+        # Field -> token -> the field's distinct texts of two or more tokens holding it (one text, or a
+        # list of several), so a phrase is matched on distinct texts (templates repeat) instead of on
+        # every candidate log.
+        self._texts_by_token: dict[str, dict[str, str | list[str]]] = {}
 
     def __len__(self) -> int:
         return len(self.raws)
@@ -90,6 +95,7 @@ class Memtable:
                 return
             fields = self._fields
             token_cache = self._token_cache
+            texts_by_token = self._texts_by_token
             loads = orjson.loads
             for doc in range(self._indexed, size):
                 for name, value in flatten(loads(self.raws[doc])):
@@ -98,10 +104,26 @@ class Memtable:
                     f, text = add_value(fields, doc, name, value)
                     tokens = token_cache.get(text)
                     if tokens is None:
-                        tokens = token_cache[text] = tokenize(text)
+                        # A tuple of strings is untracked by the cyclic GC once it survives a collection;
+                        # a list per distinct text was most of what full collections scanned.
+                        tokens = token_cache[text] = tuple(tokenize(text))
                     toks = f.toks
                     for token in tokens:
                         add_doc(toks, token, doc)
+                    held = f.vals[text]
+                    if type(held) is int and held == doc and len(tokens) > 1:  # a text new to the field
+                        by_token = texts_by_token.get(name)
+                        if by_token is None:
+                            by_token = texts_by_token[name] = {}
+                        for token in tokens:
+                            texts = by_token.get(token)
+                            if texts is None:
+                                by_token[token] = text  # one text as itself: no list for the GC to scan
+                            elif type(texts) is str:
+                                if texts is not text:  # not a token repeated in the same text
+                                    by_token[token] = [texts, text]
+                            elif texts[-1] is not text:
+                                texts.append(text)
             self._indexed = size
 
     def _ordering(self, size: int) -> tuple[list[int], list[int]]:
@@ -186,6 +208,19 @@ class MemtableView:
 
     def gram(self, field: str, tokens: tuple[str, ...]) -> BitMap | None:
         return None
+
+    def phrase(self, field: str, tokens: list[str]) -> BitMap | None:
+        f = self._index().get(field)
+        by_token = self._m._texts_by_token.get(field)
+        if f is None or by_token is None:
+            return _EMPTY
+        # Only texts of two or more tokens are listed, and a phrase (two or more) needs one of them.
+        held = [by_token.get(t, ()) for t in set(tokens)]
+        texts = min(([t] if type(t) is str else t for t in held), key=len)
+        token_cache = self._m._token_cache
+        wanted = tuple(tokens)
+        parts = [self._postings(f.vals[text]) for text in set(texts) if holds_phrase(token_cache[text], wanted)]
+        return BitMap.union(*parts) if parts else _EMPTY
 
     def token_range(self, field: str, low: str, high: str | None) -> Iterator[tuple[str, BitMap]]:
         f = self._index().get(field)

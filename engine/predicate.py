@@ -26,7 +26,7 @@ plus its time in nanoseconds.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from querylang import All, And, Exact, Exists, Match, Not, Or, Prefix, Query, Range, Regex, Wildcard
 
@@ -147,21 +147,23 @@ def _match(key: str | None, text: str) -> _Test:
     wanted = tokenize(text)
     if not wanted:
         return lambda log: False
-    first, size = wanted[0], len(wanted)
 
     def test(log: _Log) -> bool:
-        for value in log.values(key):
-            tokens = log.tokens(value)
-            if first not in tokens:
-                continue
-            if size == 1:
-                return True
-            for i, token in enumerate(tokens):
-                if token == first and tokens[i : i + size] == wanted:
-                    return True
-        return False
+        return any(holds_phrase(log.tokens(value), wanted) for value in log.values(key))
 
     return test
+
+
+def holds_phrase(tokens: Sequence[str], wanted: Sequence[str]) -> bool:
+    """Whether `wanted` (not empty) stands as a consecutive run in `tokens`: Match on one value.
+    Both must be lists or both tuples, as their slices are compared."""
+    first = wanted[0]
+    if first not in tokens:
+        return False
+    size = len(wanted)
+    if size == 1:
+        return True
+    return any(token == first and tokens[i:i + size] == wanted for i, token in enumerate(tokens))
 
 
 def _prefix(key: str | None, text: str) -> _Test:

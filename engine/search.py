@@ -7,6 +7,7 @@ A source answers these questions (engine/segments/reader.py and engine/memtable.
     everything(), exists(f)                     all docs, docs having field f
     token(f, t), value(f, text)                 docs whose f holds token t / has verbatim value text
     gram(f, tokens) -> BitMap | None            docs where 2-3 common tokens stand together; None: not indexed
+    phrase(f, tokens) -> BitMap | None          docs where the tokens stand together; None: use the above
     token_range(f, low, high), tokens(f), values(f, literals=())   dictionary scans
     numeric(f, low, high, low_inclusive, high_inclusive), time_range(low, high)
     before(ts, seq), after(ts, seq)             docs sorting before/after a cursor key
@@ -148,6 +149,9 @@ class Evaluator:
         src = self.src
         if len(tokens) == 1:
             return src.token(field, tokens[0])
+        answer = src.phrase(field, tokens)
+        if answer is not None:
+            return answer
         postings = {}
         for t in set(tokens):
             postings[t] = src.token(field, t)

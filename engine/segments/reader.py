@@ -101,6 +101,9 @@ class SegmentReader:
             return None
         return d.get(" ".join(tokens).encode())
 
+    def phrase(self, field: str, tokens: list[str]) -> None:
+        return None  # phrases come from token postings, grams and a check of the candidates' rows
+
     def is_common(self, field: str, token: str) -> bool:
         """Whether every gram of `token` with other common tokens of `field` is in the gram index."""
         common = self._common.get(field)

@@ -1,0 +1,56 @@
+"""The memtable's phrase look-up by distinct texts agrees with the per-log predicate on awkward values."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+
+from engine.documents import flatten
+from engine.memtable import Memtable
+from engine.predicate import compile_predicate
+from engine.search import Budget, Evaluator
+from querylang import parse
+
+LOGS = [
+    {"message": "Failed to connect to DB"},
+    {"message": "failed TO connect"},  # case differs
+    {"message": "to to connect"},  # a token repeated in the text
+    {"message": ["Failed to", "connect now"]},  # the phrase spans two values of an array: no match
+    {"message": ["x", "failed to connect"]},  # the second value of an array matches
+    {"message": "connect"},  # one token: not listed for phrases, and cannot hold one
+    {"message": "Failed to connect to DB", "other": "failed to connect"},  # same text as log 0
+    {"MESSAGE": "failed to connect"},  # another field, whose name differs only in case
+    {"message": 42, "n": "to 42"},
+    {"message": "connect to failed"},
+]
+QUERIES = [
+    'message:"failed to connect"', 'message:"to connect"', 'message:"to to"', 'message:"connect to"',
+    '"failed to connect"', 'message:"to 42"', '"to 42"', 'other:"failed to"', 'message:"failed to connect now"',
+    'message:"connect now"', 'message:"nothing here"',
+]
+
+
+def test_phrases_on_the_memtable_agree_with_the_predicate():
+    memtable = Memtable(1)
+    raws = [orjson.dumps(log) for log in LOGS]
+    memtable.add(0, [(i, raw) for i, raw in enumerate(raws)])
+    memtable.publish(index=True)
+    now = time.time_ns()
+    for text in QUERIES:
+        q = parse(text)
+        got = sorted(Evaluator(memtable.view(), Budget(30, now)).run(q))
+        predicate = compile_predicate(q, now)
+        want = [i for i, raw in enumerate(raws) if predicate(flatten(orjson.loads(raw)), i)]
+        assert got == want, text
+
+
+def test_a_snapshot_sees_no_phrase_match_indexed_after_it():
+    memtable = Memtable(1)
+    memtable.add(0, [(0, b'{"message": "failed to connect"}')])
+    memtable.publish(index=True)
+    view = memtable.view()
+    memtable.add(1, [(1, b'{"message": "failed to connect"}'), (2, b'{"message": "still failed to connect"}')])
+    memtable.publish(index=True)
+    assert list(view.phrase("message", ["failed", "to", "connect"])) == [0]
+    assert list(memtable.view().phrase("message", ["failed", "to", "connect"])) == [0, 1, 2]
