@@ -2,9 +2,9 @@
 
 Rows are kept as appended (time, seq, original JSON). The in-memory inverted index is brought up to date
 by the first search after new appends, so that ingest without searches pays only for the WAL; while
-searches come in, the engine indexes each group of rows as it appends it instead (`publish`). The index answers the same
-questions as a segment (the Source protocol of engine/search.py), except common-word grams: phrases in
-the memtable are checked on their candidates.
+searches come in, the engine indexes each group of rows as it appends it instead (`publish`). The index
+answers the same questions as a segment (the Source protocol of engine/search.py), except common-word
+grams: a phrase is matched on the field's distinct texts that hold its rarest token.
 
 Only the engine's commit leader appends; searches read a prefix of the rows (`visible` at snapshot
 time), so they never see a half-added batch, and read the index without a lock: docs indexed past a
