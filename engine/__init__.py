@@ -10,9 +10,6 @@
 from querylang import QuerySyntaxError as QuerySyntaxError
 
 from .db import Engine as Engine
-from .db import EngineStatistics as EngineStatistics
-from .db import Histogram as Histogram
-from .db import Hits as Hits
 from .errors import BackpressureError as BackpressureError
 from .errors import CorruptionError as CorruptionError
 from .errors import EngineClosedError as EngineClosedError
@@ -25,6 +22,9 @@ from .errors import QueryTooBroadError as QueryTooBroadError
 from .errors import StrataError as StrataError
 from .errors import WriteFailedError as WriteFailedError
 from .options import EngineOptions as EngineOptions
+from .results import EngineStatistics as EngineStatistics
+from .results import Histogram as Histogram
+from .results import Hits as Hits
 
 __all__ = [
     "BackpressureError",

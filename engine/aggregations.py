@@ -1,8 +1,9 @@
-"""Counting matches per time bucket and per value, for `Engine.histogram` and `Engine.field_values`."""
+"""Counting matches per time bucket and per value: `Engine.histogram` and `Engine.field_values`."""
 
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -10,8 +11,57 @@ from pyroaring import BitMap
 
 from .documents import flatten
 from .errors import QueryError, QueryTooBroadError
+from .results import Histogram
 from .search import Budget
 from .tokens import value_text
+
+# Each (source, matching docs) of a search, from engine/paging.py's `matches`.
+Matched = Iterable[tuple[Any, BitMap]]
+MAX_BUCKETS = 10_000
+
+
+def histogram(matched: list[tuple[Any, BitMap]], low: int | None, high: int | None, step: int, budget: Budget, *,
+              by: str | None, max_series: int, max_values: int) -> Histogram:
+    """Matches counted per bucket of `step` ns from `low` to `high` (None: the oldest/newest match);
+    with `by`, also one series per value of that field (its `max_series` most frequent values)."""
+    if low is None or high is None:
+        spans = [time_span(s, d) for s, d in matched if d]
+        if not spans:
+            return Histogram(step, [])
+        low = min(lo for lo, _ in spans) if low is None else low
+        high = max(hi for _, hi in spans) if high is None else high
+    first = low - low % step
+    n_buckets = (high - first) // step + 1
+    if n_buckets > MAX_BUCKETS:
+        raise QueryTooBroadError(f"{n_buckets} buckets of {step} ns; choose a larger interval (at most "
+                                 f"{MAX_BUCKETS:,} buckets)")
+    counts = [0] * n_buckets
+    series: dict[str, list[int]] = {}
+    for src, docs in matched:
+        bucket_counts(src, docs, first, step, counts, budget)
+    if by is not None:
+        totals = _value_totals(matched, by, budget, max_values)
+        for value in sorted(totals, key=lambda v: (-totals[v], v))[:max_series]:
+            line = [0] * n_buckets
+            for src, docs in matched:
+                bucket_counts(src, value_docs(src, by, value) & docs, first, step, line, budget)
+            series[value] = line
+    return Histogram(step, [(first + i * step, c) for i, c in enumerate(counts)], series)
+
+
+def top_values(matched: Matched, field: str, top: int, budget: Budget, max_values: int) -> list[tuple[str, int]]:
+    """The `top` most frequent verbatim values of `field` among the matches, with their counts."""
+    totals = _value_totals(matched, field, budget, max_values)
+    return sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+
+
+def _value_totals(matched: Matched, field: str, budget: Budget, max_values: int) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for src, docs in matched:
+        for value, n in value_counts(src, docs, field, budget, max_values).items():
+            totals[value] = totals.get(value, 0) + n
+        check_distinct(totals, field, max_values)
+    return totals
 
 
 def time_span(src: Any, docs: BitMap) -> tuple[int, int]:

@@ -22,9 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,11 +31,11 @@ import orjson
 from querylang import parse
 from querylang.ast import Query
 
-from . import filenames
-from .aggregations import bucket_counts, check_distinct, interval_ns, time_span, value_counts, value_docs
+from . import aggregations, filenames, paging
+from .aggregations import interval_ns
 from .builders import BuilderPool
 from .compaction import plan_merge
-from .cursor import decode_cursor, encode_cursor
+from .cursor import decode_cursor
 from .dirlock import lock_directory
 from .documents import InvalidLog, flatten, log_time
 from .errors import (
@@ -54,7 +52,8 @@ from .manifest import Manifest, SegmentMeta, read_manifest, write_manifest
 from .memtable import Memtable
 from .options import EngineOptions
 from .predicate import compile_predicate
-from .search import Budget, Evaluator, time_bound, validate
+from .results import EngineStatistics, Histogram, Hits
+from .search import Budget, time_bound
 from .segments.reader import SegmentReader
 from .segments.rows import Rows
 from .wal import WalWriter, encode_entries, frame_batch, read_wal
@@ -63,45 +62,6 @@ log = logging.getLogger("strata.engine")
 
 TimeArg = int | str | datetime | None
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Hits:
-    """One page of a search: the exact total and up to `limit` logs, newest first (or oldest first)."""
-
-    total: int
-    raw: list[bytes]
-    timestamps: list[int]
-    next_cursor: str | None
-    took: float
-
-    @cached_property
-    def logs(self) -> list[dict]:
-        return [orjson.loads(r) for r in self.raw]
-
-
-@dataclass(frozen=True)
-class Histogram:
-    interval_ns: int
-    buckets: list[tuple[int, int]]
-    series: dict[str, list[int]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class EngineStatistics:
-    logs: int
-    segments: int
-    memtable_logs: int
-    bytes_on_disk: int
-    wal_bytes: int
-    oldest_ns: int | None
-    newest_ns: int | None
-    appended_logs_total: int
-    appended_bytes_total: int
-    fsyncs_total: int
-    fsync_seconds_total: float
-    flushes_total: int
-    merges_total: int
 
 
 class _Request:
@@ -619,20 +579,6 @@ class Engine:
     def _bounds(self, start: TimeArg, end: TimeArg, budget: Budget) -> tuple[int | None, int | None]:
         return _time_arg(start, budget, "start"), _time_arg(end, budget, "end")
 
-    def _matches(self, sources: list, q: Query, low: int | None, high: int | None, budget: Budget):
-        """(source, matching docs) for each source that can match, after time pruning."""
-        validate(q, budget)
-        for src in sources:
-            if not src.doc_count:
-                continue
-            if (low is not None and src.max_ts < low) or (high is not None and src.min_ts > high):
-                continue
-            docs = Evaluator(src, budget).run(q)
-            if docs and (low is not None or high is not None) and not (
-                    (low is None or src.min_ts >= low) and (high is None or src.max_ts <= high)):
-                docs &= src.time_range(low, high)
-            yield src, docs
-
     def search(self, query: str | Query = "*", *, start: TimeArg = None, end: TimeArg = None,
                limit: int = 100, cursor: str | None = None,
                order: Literal["newest", "oldest"] = "newest") -> Hits:
@@ -656,29 +602,8 @@ class Engine:
             after_ts, after_seq, snapshot = decode_cursor(cursor)
         else:
             snapshot = self._next_seq - 1
-        total = 0
-        remaining = 0
-        picks: list[tuple[int, int, int, Any]] = []
-        for src, docs in self._matches(self._sources(), q, low, high, budget):
-            stored = src.upto_seq(snapshot)
-            if stored is not None:
-                docs &= stored
-            total += len(docs)
-            if not limit or not docs:
-                continue
-            if cursor:
-                docs = docs & (src.before(after_ts, after_seq) if newest else src.after(after_ts, after_seq))
-            remaining += len(docs)
-            chosen = src.newest(docs, limit) if newest else src.oldest(docs, limit)
-            picks.extend((ts, seq, doc, src) for ts, seq, doc in chosen)
-        picks.sort(key=lambda p: (p[0], p[1]), reverse=newest)
-        picks = picks[:limit]
-        raws = _fetch(picks)
-        next_cursor = None
-        if picks and remaining > len(picks):
-            next_cursor = encode_cursor(picks[-1][0], picks[-1][1], snapshot)
-        return Hits(total=total, raw=raws, timestamps=[p[0] for p in picks], next_cursor=next_cursor,
-                    took=time.perf_counter() - started)
+        return paging.page(self._sources(), q, low, high, budget, limit=limit, newest=newest,
+                           snapshot=snapshot, after=(after_ts, after_seq) if cursor else None, started=started)
 
     def count(self, query: str | Query = "*", *, start: TimeArg = None, end: TimeArg = None) -> int:
         return self.search(query, start=start, end=end, limit=0).total
@@ -701,37 +626,9 @@ class Engine:
         q = self._query(query)
         budget = Budget(self.options.search_timeout, time.time_ns())
         low, high = self._bounds(start, end, budget)
-        step = interval_ns(interval)
-        matched = list(self._matches(self._sources(), q, low, high, budget))
-        if low is None or high is None:
-            spans = [time_span(s, d) for s, d in matched if d]
-            if not spans:
-                return Histogram(step, [])
-            low = min(lo for lo, _ in spans) if low is None else low
-            high = max(hi for _, hi in spans) if high is None else high
-        first = low - low % step
-        n_buckets = (high - first) // step + 1
-        if n_buckets > 10_000:
-            raise QueryTooBroadError(f"{n_buckets} buckets of {step} ns; choose a larger interval (at most "
-                                     "10,000 buckets)")
-        counts = [0] * n_buckets
-        series: dict[str, list[int]] = {}
-        for src, docs in matched:
-            bucket_counts(src, docs, first, step, counts, budget)
-        if by is not None:
-            totals: dict[str, int] = {}
-            for src, docs in matched:
-                for value, n in value_counts(src, docs, by, budget, self.options.max_distinct_values).items():
-                    totals[value] = totals.get(value, 0) + n
-                check_distinct(totals, by, self.options.max_distinct_values)
-            top = sorted(totals, key=lambda v: (-totals[v], v))[:max_series]
-            for value in top:
-                line = [0] * n_buckets
-                for src, docs in matched:
-                    sub = value_docs(src, by, value) & docs
-                    bucket_counts(src, sub, first, step, line, budget)
-                series[value] = line
-        return Histogram(step, [(first + i * step, c) for i, c in enumerate(counts)], series)
+        matched = list(paging.matches(self._sources(), q, low, high, budget))
+        return aggregations.histogram(matched, low, high, interval_ns(interval), budget, by=by,
+                                      max_series=max_series, max_values=self.options.max_distinct_values)
 
     def field_values(self, field: str, query: str | Query = "*", *, top: int = 10, start: TimeArg = None,
                      end: TimeArg = None) -> list[tuple[str, int]]:
@@ -739,12 +636,8 @@ class Engine:
         q = self._query(query)
         budget = Budget(self.options.search_timeout, time.time_ns())
         low, high = self._bounds(start, end, budget)
-        totals: dict[str, int] = {}
-        for src, docs in self._matches(self._sources(), q, low, high, budget):
-            for value, n in value_counts(src, docs, field, budget, self.options.max_distinct_values).items():
-                totals[value] = totals.get(value, 0) + n
-            check_distinct(totals, field, self.options.max_distinct_values)
-        return sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+        return aggregations.top_values(paging.matches(self._sources(), q, low, high, budget), field, top,
+                                       budget, self.options.max_distinct_values)
 
     def fields(self) -> list[tuple[str, int]]:
         """Every field name with the number of logs that have it, most common first."""
@@ -802,17 +695,3 @@ def _time_arg(value: TimeArg, budget: Budget, what: str) -> int | None:
     if isinstance(value, int):
         return value
     return time_bound(str(value), budget, what)
-
-
-def _fetch(picks: list[tuple[int, int, int, Any]]) -> list[bytes]:
-    by_source: dict[int, list[int]] = {}
-    sources: dict[int, Any] = {}
-    for i, (_, _, _, src) in enumerate(picks):
-        by_source.setdefault(id(src), []).append(i)
-        sources[id(src)] = src
-    out: list[bytes] = [b""] * len(picks)
-    for key, positions in by_source.items():
-        raws = sources[key].fetch([picks[i][2] for i in positions])
-        for i, raw in zip(positions, raws, strict=True):
-            out[i] = raw
-    return out
