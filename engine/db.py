@@ -507,7 +507,7 @@ class Engine:
             write_manifest(self.path, manifest)
             self._manifest = manifest
             self._segments = (*(s for s in self._segments if s.id not in merged), reader)
-        # Searches still reading a merged-away segment keep its pages through their mapping.
+        # Searches still reading a merged-away segment keep reading it through its open descriptor.
         for s in plan:
             (self.path / filenames.segment_name(s.id)).unlink(missing_ok=True)
         self._stats["merges"] += 1
