@@ -98,7 +98,7 @@ def _write_field(writer: SegmentFileWriter, f: FieldPostings, common_docs: int) 
     tok_lists: dict[str, list[int]] = {}
     shared: set[str] = set()
     value_tokens: list[tuple[list[str], list[int]]] = []
-    vals = {text: as_list(docs) for text, docs in f.vals.items()}
+    vals = {text: [docs] if type(docs) is int else docs for text, docs in f.vals.items()}
     for text, docs in vals.items():
         tokens = tokenize(text)
         if len(tokens) > 1:
@@ -118,41 +118,48 @@ def _write_field(writer: SegmentFileWriter, f: FieldPostings, common_docs: int) 
     common = {t for t, d in tok_lists.items() if len(d) >= common_docs}
     grams: dict[str, list[int]] = defaultdict(list)
     if common:
+        # Values of one template share their common tokens' places (the shape): grams once per shape.
+        common_or_none = {t: t for t in common}.get
+        by_shape: dict[tuple[str | None, ...], list[int]] = {}
         for tokens, docs in value_tokens:
-            for gram in _grams(tokens, common):
+            by_shape.setdefault(tuple(map(common_or_none, tokens)), []).extend(docs)
+        for shape, docs in by_shape.items():
+            for gram in _grams(shape):
                 grams[gram].extend(docs)
     num = None
     if f.nums:
-        num = _write_dict(writer, sorted((number_key(x), as_list(d)) for x, d in f.nums.items()))
+        num = _write_dict(writer, {number_key(x): as_list(d) for x, d in f.nums.items()})
     return {
         "docs": len(f.docs),
         "common": sorted(common),
         "exists": writer.add(postings.encode_sorted(f.docs)),
-        "tok": _write_dict(writer, _encoded_sorted(tok_lists)),
-        "val": _write_dict(writer, _encoded_sorted(vals), filters=True),
+        "tok": _write_dict(writer, tok_lists),
+        "val": _write_dict(writer, vals, filters=True),
         "num": num,
-        "gram": _write_dict(writer, _encoded_sorted({g: sorted(set(d)) for g, d in grams.items()})) if grams else None,
+        "gram": _write_dict(writer, {g: sorted(set(d)) for g, d in grams.items()}) if grams else None,
     }
 
 
-def _encoded_sorted(lists: dict[str, list[int]]) -> list[tuple[bytes, list[int]]]:
-    # str order is code point order, which is UTF-8 byte order: sort before encoding.
-    return [(term.encode(), lists[term]) for term in sorted(lists)]
-
-
-def _grams(tokens: list[str], common: set[str]) -> set[str]:
+def _grams(shape: tuple[str | None, ...]) -> set[str]:
+    """The grams of a value whose tokens are `shape`, with None in place of each token that is not common."""
     out = set()
-    flags = [t in common for t in tokens]
-    for i in range(len(tokens) - 1):
-        if flags[i] and flags[i + 1]:
-            out.add(tokens[i] + " " + tokens[i + 1])
-            if i + 2 < len(tokens) and flags[i + 2]:
-                out.add(tokens[i] + " " + tokens[i + 1] + " " + tokens[i + 2])
+    for i in range(len(shape) - 1):
+        a, b = shape[i], shape[i + 1]
+        if a is not None and b is not None:
+            out.add(a + " " + b)
+            if i + 2 < len(shape) and (c := shape[i + 2]) is not None:
+                out.add(a + " " + b + " " + c)
     return out
 
 
-def _write_dict(writer: SegmentFileWriter, items: list[tuple[bytes, list[int]]], *,
+def _write_dict(writer: SegmentFileWriter, lists: dict[str, list[int]] | dict[bytes, list[int]], *,
                 filters: bool = False) -> dict[str, Any]:
-    """`items`: (term, ascending doc ids without repeats), sorted by term."""
-    encoded = ((t, postings.encode_sorted(d)) for t, d in items)
-    return termdict.write(writer.add, encoded, filters=filters) or {"first": [], "blocks": []}
+    """`lists`: term (text, or number key bytes) -> ascending doc ids without repeats."""
+    small, encode = postings.SMALL_TAG, postings.encode_sorted
+    # str order is code point order, which is UTF-8 byte order: sort before encoding. Most terms are held
+    # by one doc: their posting is the tag and the id, made inline.
+    items = [
+        (t.encode() if type(t) is str else t, small + d[0].to_bytes(4, "little") if len(d) == 1 else encode(d))
+        for t in sorted(lists) for d in (lists[t],)
+    ]
+    return termdict.write(writer.add, items, filters=filters) or {"first": [], "blocks": []}

@@ -27,7 +27,6 @@ from .builder import ROWS_PER_BLOCK, encode_row_block
 from .format import SegmentFileWriter
 from .reader import SegmentReader
 
-_SMALL_TAG = bytes((postings.TAG_SMALL,))
 Run = tuple[int, int, int]  # (first local doc, end local doc, first output doc)
 # Inputs mapping onto more runs than this are remapped doc by doc.
 _MAX_SHIFT_RUNS = 64
@@ -193,7 +192,7 @@ def _merged_posting(raws: list[memoryview], holders: list[int], mappers: list[_M
     if len(raws) == 1:
         raw, mapper = raws[0], mappers[holders[0]]
         if len(raw) == 5 and mapper.shift is not None:  # one doc, one run: the common case
-            return _SMALL_TAG + (int.from_bytes(raw[1:], "little") + mapper.shift).to_bytes(4, "little")
+            return postings.SMALL_TAG + (int.from_bytes(raw[1:], "little") + mapper.shift).to_bytes(4, "little")
     return _union_encoded([_remap(raw, mappers[i]) for raw, i in zip(raws, holders, strict=True)])
 
 

@@ -19,12 +19,12 @@ from pyroaring import BitMap
 TAG_SMALL = 0
 TAG_ROARING = 1
 SMALL_MAX = 8
-_SMALL_TAG = bytes((TAG_SMALL,))
+SMALL_TAG = bytes((TAG_SMALL,))
 
 
 def encode(docs: BitMap) -> bytes:
     if len(docs) <= SMALL_MAX:
-        return _SMALL_TAG + array("I", docs).tobytes()
+        return SMALL_TAG + array("I", docs).tobytes()
     docs.run_optimize()
     return bytes((TAG_ROARING,)) + docs.serialize()
 
@@ -32,9 +32,9 @@ def encode(docs: BitMap) -> bytes:
 def encode_sorted(docs: list[int]) -> bytes:
     """`encode` for ascending ids without repeats, skipping the BitMap for short lists."""
     if len(docs) == 1:
-        return _SMALL_TAG + docs[0].to_bytes(4, "little")
+        return SMALL_TAG + docs[0].to_bytes(4, "little")
     if len(docs) <= SMALL_MAX:
-        return _SMALL_TAG + array("I", docs).tobytes()
+        return SMALL_TAG + array("I", docs).tobytes()
     return encode(BitMap(docs))
 
 
