@@ -19,7 +19,7 @@ little-endian):
                h1 = h & 0xffff and h2 = (h >> 16) | 1. Bit p is bit p % 8 of byte p // 8.
 
 A dictionary has no filter section when one of its blocks has more than MAX_TRIGRAMS distinct trigrams
-(unique hex ids, say): such filters would cost more bytes than the scans they save.
+(ids of random letters, say): such filters would cost more bytes than the scans they save.
 """
 
 from __future__ import annotations

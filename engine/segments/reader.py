@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pyroaring import BitMap
 
+from ..errors import CorruptionError
 from . import blockfilter, postings
 from .blockfilter import BlockFilters
 from .format import SegmentFile, decode_column
@@ -309,7 +310,16 @@ class _TermBlockLoader:
         return TermBlock(self._file.read(self._handles[i]))
 
     def filters(self) -> BlockFilters:
-        return self._cache.get((*self._key, "filters"), lambda: BlockFilters(self._file.read(self._filters)))
+        return self._cache.get((*self._key, "filters"), self._load_filters)
+
+    def _load_filters(self) -> BlockFilters:
+        assert self._filters is not None
+        filters = BlockFilters(self._file.read(self._filters))
+        if len(filters) != len(self._handles):
+            raise CorruptionError(
+                f"{self._file.path}: {self._key[0]!r} has {len(self._handles)} value blocks but "
+                f"{len(filters)} block filters", path=str(self._file.path), offset=self._filters[0])
+        return filters
 
 
 def _split_rows(block: bytes) -> list[bytes]:

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
+
+import orjson
+import pytest
+import zstandard
 from hypothesis import given
 from hypothesis import strategies as st
 
+from engine.errors import CorruptionError
 from engine.search import required_literals
 from engine.segments import blockfilter, postings, termdict
 from engine.segments.blockfilter import BlockFilters
+from engine.segments.builder import build_segment
+from engine.segments.format import MAGIC, VERSION, SegmentFile
+from engine.segments.reader import SegmentReader
+from engine.segments.rows import Rows
 
 # Word characters of several scripts, digits and separators, so runs start and end everywhere.
 _TEXT = st.text(alphabet="abcXYZ019_é ошибка-./:", max_size=30)  # 30 values stay under MAX_TRIGRAMS
@@ -84,3 +95,24 @@ def test_required_literals_come_from_the_top_level_sequence_only():
     assert required_literals(r"ab*c") == ["a", "c"]
     assert required_literals(r"x(yz)?w") == ["x", "w"]
     assert required_literals(r"[unclosed") == []
+
+
+def test_a_filter_section_for_another_dictionary_is_reported_as_corruption(tmp_path):
+    # Point one field's value dictionary at the filters of another with a different number of blocks,
+    # through a rewritten meta and footer (valid checksums): the reader must refuse, not index past the end.
+    rows = [(i, i, orjson.dumps({"level": "info", "message": f"Payment {i} declined: insufficient funds"}))
+            for i in range(2000)]
+    path = tmp_path / "seg-00000001.sst"
+    build_segment(path, Rows.pack(rows))
+    meta = SegmentFile(path).meta
+    fields = meta["fields"]
+    assert len(fields["message"]["val"]["blocks"]) > 1 == len(fields["level"]["val"]["blocks"])
+    fields["message"]["val"]["filters"] = fields["level"]["val"]["filters"]
+    body = path.read_bytes()[:-32]
+    data = zstandard.ZstdCompressor().compress(orjson.dumps(meta))
+    footer = struct.pack("<QIII8s", len(body), len(data), zlib.crc32(data), VERSION, MAGIC)
+    path.write_bytes(body + data + footer)
+    reader = SegmentReader(path, 1)
+    with pytest.raises(CorruptionError, match="value blocks but 1 block filters"):
+        list(reader.values("message", ["declined"]))
+    reader.close()
