@@ -7,6 +7,7 @@ they neither repeat nor skip logs while new ones arrive (engine/cursor.py encode
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -43,6 +44,10 @@ def page(sources: list, q: Query, low: int | None, high: int | None, budget: Bud
     total = 0
     remaining = 0
     picks: list[tuple[int, int, int, Any]] = []
+    keep = heapq.nlargest if newest else heapq.nsmallest
+    # Once `limit` picks are in hand, the last of them bounds what a later segment can add: only its docs
+    # on the near side of that key are ranked, so most segments add few picks instead of `limit` each.
+    bound: tuple[int, int] | None = None
     for src, docs in matches(sources, q, low, high, budget):
         stored = src.upto_seq(snapshot)
         if stored is not None:
@@ -53,16 +58,24 @@ def page(sources: list, q: Query, low: int | None, high: int | None, budget: Bud
         if after is not None:
             docs = docs & (src.before(*after) if newest else src.after(*after))
         remaining += len(docs)
+        if bound is not None and src.time_sorted:  # the interval is cheap on time-sorted segments
+            docs = docs & (src.after(*bound) if newest else src.before(*bound))
         chosen = src.newest(docs, limit) if newest else src.oldest(docs, limit)
         picks.extend((ts, seq, doc, src) for ts, seq, doc in chosen)
-    picks.sort(key=lambda p: (p[0], p[1]), reverse=newest)
-    picks = picks[:limit]
+        if len(picks) >= limit:
+            picks = keep(limit, picks, key=_key)
+            bound = _key(picks[-1])
+    picks = keep(limit, picks, key=_key)
     raws = _fetch(picks)
     next_cursor = None
     if picks and remaining > len(picks):
         next_cursor = encode_cursor(picks[-1][0], picks[-1][1], snapshot)
     return Hits(total=total, raw=raws, timestamps=[p[0] for p in picks], next_cursor=next_cursor,
                 took=time.perf_counter() - started)
+
+
+def _key(pick: tuple[int, int, int, Any]) -> tuple[int, int]:
+    return pick[0], pick[1]
 
 
 def _fetch(picks: list[tuple[int, int, int, Any]]) -> list[bytes]:
