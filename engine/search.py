@@ -93,7 +93,8 @@ class Evaluator:
         return self.src.everything()
 
     def _and(self, q: And) -> BitMap:
-        positive = [item for item in q.items if not isinstance(item, Not)]
+        # Cheapest first: once the result is empty the costly operands (phrases, regexes) are never run.
+        positive = sorted((item for item in q.items if not isinstance(item, Not)), key=cost)
         negative = [item.item for item in q.items if isinstance(item, Not)]
         result: BitMap | None = None
         for item in positive:
@@ -282,6 +283,26 @@ class Evaluator:
         high = None if q.high is None else _number(q.high, q.field)
         return self._union_over_fields(
             q.field, lambda f: self.src.numeric(f, low, high, q.low_inclusive, q.high_inclusive))
+
+
+def cost(q: Query) -> int:
+    """A rough rank of how much evaluating `q` on a source costs, to order the operands of an AND."""
+    if isinstance(q, All) or (isinstance(q, Range | Match | Exact) and is_time_field(q.field)):
+        return 0  # everything, or a doc-id interval of the time column
+    if isinstance(q, Exact | Exists):
+        return 1  # one value's or the field's list
+    if isinstance(q, Range):
+        return 10  # a range of the number dictionary
+    if isinstance(q, Match):
+        n = len(tokenize(q.text))
+        return 1 if n <= 1 else 2 + n  # one posting; or several, grams and maybe a check of rows
+    if isinstance(q, Not):
+        return 1 + cost(q.item)
+    if isinstance(q, And | Or):
+        return sum(cost(item) for item in q.items)
+    if isinstance(q, Prefix | Wildcard):
+        return 20  # a dictionary range or scan
+    return 50  # Regex: a scan of values
 
 
 def validate(q: Query, budget: Budget) -> None:
