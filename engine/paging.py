@@ -63,19 +63,16 @@ def page(sources: list, q: Query, low: int | None, high: int | None, budget: Bud
         chosen = src.newest(docs, limit) if newest else src.oldest(docs, limit)
         picks.extend((ts, seq, doc, src) for ts, seq, doc in chosen)
         if len(picks) >= limit:
-            picks = keep(limit, picks, key=_key)
-            bound = _key(picks[-1])
-    picks = keep(limit, picks, key=_key)
+            # Plain tuple order: (time, seq) is unique per log, so doc and source are never compared.
+            picks = keep(limit, picks)
+            bound = picks[-1][0], picks[-1][1]
+    picks = keep(limit, picks)
     raws = _fetch(picks)
     next_cursor = None
     if picks and remaining > len(picks):
         next_cursor = encode_cursor(picks[-1][0], picks[-1][1], snapshot)
     return Hits(total=total, raw=raws, timestamps=[p[0] for p in picks], next_cursor=next_cursor,
                 took=time.perf_counter() - started)
-
-
-def _key(pick: tuple[int, int, int, Any]) -> tuple[int, int]:
-    return pick[0], pick[1]
 
 
 def _fetch(picks: list[tuple[int, int, int, Any]]) -> list[bytes]:
