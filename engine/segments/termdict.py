@@ -28,6 +28,7 @@ _COUNT = struct.Struct("<I")
 # Uncompressed bytes per block: a look-up decompresses one block, so smaller is faster per look-up but
 # costs more index entries in the meta and a worse compression ratio.
 BLOCK_TARGET_BYTES = 16 << 10
+CACHED_SCAN_BLOCKS = 4
 
 
 def write(add: Callable[[bytes], list[int]], items: Iterable[tuple[bytes, bytes]], *,
@@ -164,7 +165,9 @@ class TermDict:
         for b in range(i, len(self._first)):
             if high is not None and self._first[b] >= high:
                 return
-            block = self._load_all(b)
+            # The first blocks through the cache: a prefix usually spans one or two, and the same prefix
+            # comes again (a console refreshing). A wide scan goes around it so as not to flush it.
+            block = self._load(b) if b < i + CACHED_SCAN_BLOCKS else self._load_all(b)
             j = bisect_left(block.terms, low) if b == i else 0
             for k in range(j, len(block.terms)):
                 term = block.terms[k]
