@@ -27,9 +27,12 @@ def free_port() -> int:
 class ServerProcess:
     """`python -m server` in a subprocess. Its stderr goes to a file, shown when it fails to start."""
 
-    def __init__(self, data_dir: Path, *args: str) -> None:
+    def __init__(self, data_dir: Path, *args: str, new_session: bool = False) -> None:
         self.data_dir = data_dir
         self.args = args
+        # A session (and process group) of its own, like a shell's foreground job, so a test can signal
+        # the whole group as Ctrl-C in a terminal does.
+        self.new_session = new_session
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
@@ -72,6 +75,7 @@ class ServerProcess:
                 cwd=REPO_ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=self.new_session,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

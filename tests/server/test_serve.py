@@ -4,10 +4,12 @@ and the endpoints that describe the server (/healthz, /metrics, /openapi.json, t
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import orjson
@@ -15,7 +17,7 @@ import trio
 
 from server import ServerConfig, create_app
 from server.metrics import ROUTES
-from tests.live_server import REPO_ROOT, ServerProcess, export, free_port
+from tests.live_server import REPO_ROOT, ServerProcess, export, free_port, generate_ndjson
 
 POSTERS = 32
 
@@ -142,3 +144,42 @@ def test_openapi_describes_every_route(server: ServerProcess) -> None:
             assert method.lower() in spec["paths"][template], (method, template)
     assert "post" in spec["paths"]["/"] and "post" in spec["paths"]["/api/v1/logs"]
     json.dumps(spec)  # plain JSON, nothing else
+
+
+def _children(pid: int) -> list[int]:
+    """The pids whose parent is `pid`, read from /proc."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # the process ended meanwhile
+            # Fields after the command name, which is in parentheses and may hold spaces.
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def test_ctrl_c_to_the_process_group_spares_the_builders_and_keeps_every_log(tmp_path: Path) -> None:
+    # A terminal's Ctrl-C sends SIGINT to the whole foreground process group. The builder processes must
+    # not get it (they would die mid-segment): they run in a group of their own and ignore SIGINT, finish
+    # what they were writing, and the server stops cleanly with every acknowledged log kept.
+    server = ServerProcess(tmp_path / "data", new_session=True).start()
+    try:
+        body = generate_ndjson(4_999)  # 5,000 lines with the task's example log
+        acked = sum(server.post(body) for _ in range(7))  # 35,000 logs: three 10,000-log memtables to flush
+        builders = _children(server.pid)
+        assert builders, "no builder process was started"
+        assert all(os.getpgid(b) != os.getpgid(server.pid) for b in builders)
+        os.killpg(os.getpgid(server.pid), signal.SIGINT)
+        assert server.wait() == 0, server.log()
+    finally:
+        server.kill()
+    assert "engine closed" in server.log()
+    assert "failed" not in server.log(), server.log()
+    restarted = ServerProcess(tmp_path / "data").start()
+    try:
+        assert restarted.search("*", limit=1)["total"] == acked
+    finally:
+        restarted.stop()
