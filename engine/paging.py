@@ -18,13 +18,14 @@ from querylang.ast import Query
 
 from .cursor import encode_cursor
 from .results import Hits
-from .search import Budget, Evaluator, validate
+from .search import Budget, Evaluator, cheapest_first, validate
 
 
 def matches(sources: list, q: Query, low: int | None, high: int | None,
             budget: Budget) -> Iterator[tuple[Any, BitMap]]:
     """(source, matching docs) for each source that can match, after time pruning."""
     validate(q, budget)
+    q = cheapest_first(q)  # once per query, not per source
     for src in sources:
         if not src.doc_count:
             continue

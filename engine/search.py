@@ -93,8 +93,8 @@ class Evaluator:
         return self.src.everything()
 
     def _and(self, q: And) -> BitMap:
-        # Cheapest first: once the result is empty the costly operands (phrases, regexes) are never run.
-        positive = sorted((item for item in q.items if not isinstance(item, Not)), key=cost)
+        # Operands in the order given; cheapest_first() puts the costly ones last, once per query.
+        positive = [item for item in q.items if not isinstance(item, Not)]
         negative = [item.item for item in q.items if isinstance(item, Not)]
         result: BitMap | None = None
         for item in positive:
@@ -283,6 +283,18 @@ class Evaluator:
         high = None if q.high is None else _number(q.high, q.field)
         return self._union_over_fields(
             q.field, lambda f: self.src.numeric(f, low, high, q.low_inclusive, q.high_inclusive))
+
+
+def cheapest_first(q: Query) -> Query:
+    """`q` with the operands of every AND ordered by `cost`, so that once an AND's result is empty the
+    costly operands (phrases, regexes) are never run. The same matches: AND commutes."""
+    if isinstance(q, And):
+        return And(tuple(sorted((cheapest_first(item) for item in q.items), key=cost)))
+    if isinstance(q, Or):
+        return Or(tuple(cheapest_first(item) for item in q.items))
+    if isinstance(q, Not):
+        return Not(cheapest_first(q.item))
+    return q
 
 
 def cost(q: Query) -> int:
