@@ -168,10 +168,6 @@ class MemtableView:
             self._ready = True
         return self._m._fields
 
-    def warm(self) -> None:
-        """Bring the index up to this snapshot now, so a later search need not."""
-        self._index()
-
     def _postings(self, docs: Docs | None) -> BitMap:
         if docs is None:
             return _EMPTY

@@ -18,7 +18,6 @@ from pyroaring import BitMap
 
 from ..errors import CorruptionError
 from . import blockfilter, postings
-from .blockfilter import BlockFilters
 from .format import SegmentFile, decode_column
 from .numkeys import number_key
 from .termdict import TermBlock, TermDict
@@ -309,12 +308,12 @@ class _TermBlockLoader:
     def uncached(self, i: int) -> TermBlock:
         return TermBlock(self._file.read(self._handles[i]))
 
-    def filters(self) -> BlockFilters:
+    def filters(self) -> blockfilter.BlockFilters:
         return self._cache.get((*self._key, "filters"), self._load_filters)
 
-    def _load_filters(self) -> BlockFilters:
+    def _load_filters(self) -> blockfilter.BlockFilters:
         assert self._filters is not None
-        filters = BlockFilters(self._file.read(self._filters))
+        filters = blockfilter.BlockFilters(self._file.read(self._filters))
         if len(filters) != len(self._handles):
             raise CorruptionError(
                 f"{self._file.path}: {self._key[0]!r} has {len(self._handles)} value blocks but "
