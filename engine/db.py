@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import threading
@@ -24,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import orjson
 
@@ -52,6 +53,7 @@ from .manifest import Manifest, SegmentMeta, read_manifest, write_manifest
 from .memtable import Memtable
 from .options import EngineOptions
 from .predicate import compile_predicate
+from .priority import SearchPriority
 from .results import EngineStatistics, Histogram, Hits
 from .search import Budget, time_bound
 from .segments.reader import SegmentReader
@@ -62,6 +64,20 @@ log = logging.getLogger("strata.engine")
 
 TimeArg = int | str | datetime | None
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+# Ingest work in this process gives way to running searches every this many logs (engine/priority.py).
+_YIELD_EVERY = 256
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _ahead_of_ingest(method: _Method) -> _Method:
+    """A query method that ingest work in this process gives way to while it runs (engine/priority.py)."""
+    @functools.wraps(method)
+    def wrapper(self: Engine, *args: Any, **kwargs: Any) -> Any:
+        with self._priority.searching():
+            return method(self, *args, **kwargs)
+    return wrapper  # type: ignore[return-value]
 
 
 class _Request:
@@ -108,6 +124,7 @@ class Engine:
         self._bg_thread: threading.Thread | None = None
         self._sync_thread: threading.Thread | None = None
         self._last_search = float("-inf")  # no search yet: ingest pays nothing for the memtable index
+        self._priority = SearchPriority(options.search_priority_window)
 
     # ---- opening and closing ------------------------------------------------------------------------
     @classmethod
@@ -226,6 +243,8 @@ class Engine:
         limit = self.options.max_log_bytes
         entries = []
         for i, obj in enumerate(logs):
+            if not i % _YIELD_EVERY:
+                self._priority.yield_to_searches()
             if not isinstance(obj, Mapping):
                 raise IngestError(f"expected a JSON object, got {type(obj).__name__}", index=i)
             try:
@@ -252,6 +271,8 @@ class Engine:
             if not line:
                 continue
             index = len(entries)
+            if not index % _YIELD_EVERY:
+                self._priority.yield_to_searches()
             if len(line) > limit:
                 raise IngestError(f"log is {len(line)} bytes, over the limit of {limit} bytes",
                                   index=index, line=lineno)
@@ -344,7 +365,8 @@ class Engine:
             # While searches come in, index the rows here, before they become visible and before append
             # returns: a search then finds the memtable indexed, instead of indexing a backlog first
             # while ingest competes with it for the GIL.
-            memtable.publish(index=time.monotonic() - self._last_search < self.options.memtable_index_warm_for)
+            memtable.publish(index=time.monotonic() - self._last_search < self.options.memtable_index_warm_for,
+                             between_chunks=self._priority.yield_to_searches)
             self._stats["appended_logs"] += sum(r.count for r in group)
             self._stats["appended_bytes"] += len(data)
             if len(memtable) >= self.options.memtable_max_logs or \
@@ -579,6 +601,13 @@ class Engine:
     def _bounds(self, start: TimeArg, end: TimeArg, budget: Budget) -> tuple[int | None, int | None]:
         return _time_arg(start, budget, "start"), _time_arg(end, budget, "end")
 
+    def searching(self) -> contextlib.AbstractContextManager[None]:
+        """Marks a search as running for the block: ingest work in this process gives way to it for its
+        first `options.search_priority_window` seconds (engine/priority.py). The query methods mark
+        themselves; a server also wraps a whole request in it, query parsing and answer encoding included."""
+        return self._priority.searching()
+
+    @_ahead_of_ingest
     def search(self, query: str | Query = "*", *, start: TimeArg = None, end: TimeArg = None,
                limit: int = 100, cursor: str | None = None,
                order: Literal["newest", "oldest"] = "newest") -> Hits:
@@ -619,6 +648,7 @@ class Engine:
                 return
             cursor = hits.next_cursor
 
+    @_ahead_of_ingest
     def histogram(self, query: str | Query = "*", *, start: TimeArg = None, end: TimeArg = None,
                   interval: int | str = "1h", by: str | None = None, max_series: int = 10) -> Histogram:
         """Matching logs counted per time bucket of `interval` (ns or text like "5m"); with `by`, also
@@ -630,6 +660,7 @@ class Engine:
         return aggregations.histogram(matched, low, high, interval_ns(interval), budget, by=by,
                                       max_series=max_series, max_values=self.options.max_distinct_values)
 
+    @_ahead_of_ingest
     def field_values(self, field: str, query: str | Query = "*", *, top: int = 10, start: TimeArg = None,
                      end: TimeArg = None) -> list[tuple[str, int]]:
         """The `top` most frequent verbatim values of `field` among matching logs, with their counts."""
@@ -639,6 +670,7 @@ class Engine:
         return aggregations.top_values(paging.matches(self._sources(), q, low, high, budget), field, top,
                                        budget, self.options.max_distinct_values)
 
+    @_ahead_of_ingest
     def fields(self) -> list[tuple[str, int]]:
         """Every field name with the number of logs that have it, most common first."""
         counts: dict[str, int] = {"timestamp": 0}

@@ -50,6 +50,11 @@ class EngineOptions:
     # Each holds one memtable's index while it works (a few hundred MB for 250,000 logs).
     builder_processes: int = 2
 
+    # Ingest work in the engine's process (parsing, memtable indexing) pauses while a search is in its first
+    # `search_priority_window` seconds, so searches do not queue for the GIL behind it (engine/priority.py).
+    # 0 turns it off. Over HTTP with ~20k logs/s ingested: search p50 5-8 ms with it, 5-12 ms without.
+    search_priority_window: float = 0.05
+
     # A search running longer than this raises QueryTimeoutError instead of stalling the caller.
     search_timeout: float = 30.0
     # A search may hold at most this many rows in memory at once (hits of one page plus context); a larger
@@ -64,5 +69,7 @@ class EngineOptions:
             raise ValueError(f'fsync must be "always", "interval" or "never", not {self.fsync!r}')
         if self.memtable_max_logs < 1 or self.memtable_max_bytes < 1:
             raise ValueError("memtable_max_logs and memtable_max_bytes must be positive")
+        if self.search_priority_window < 0:
+            raise ValueError("search_priority_window must not be negative")
         if self.merge_factor < 2:
             raise ValueError("merge_factor must be at least 2")

@@ -78,4 +78,7 @@ class ServerState:
         return await trio.to_thread.run_sync(fn, limiter=self.ingest_limiter)
 
     async def run_query(self, fn: Callable[[], T]) -> T:
-        return await trio.to_thread.run_sync(fn, limiter=self.query_limiter)
+        # Marked from here, not only inside the engine: ingest threads then also give way while the
+        # request waits for a thread and while its answer is encoded.
+        with self.require_engine().searching():
+            return await trio.to_thread.run_sync(fn, limiter=self.query_limiter)
