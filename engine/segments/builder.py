@@ -158,8 +158,7 @@ def _write_dict(writer: SegmentFileWriter, lists: dict[str, list[int]] | dict[by
     small, encode = postings.SMALL_TAG, postings.encode_sorted
     # str order is code point order, which is UTF-8 byte order: sort before encoding. Most terms are held
     # by one doc: their posting is the tag and the id, made inline.
-    items = [
-        (t.encode() if type(t) is str else t, small + d[0].to_bytes(4, "little") if len(d) == 1 else encode(d))
-        for t in sorted(lists) for d in (lists[t],)
-    ]
-    return termdict.write(writer.add, items, filters=filters) or {"first": [], "blocks": []}
+    keys = sorted(lists)
+    terms = [t.encode() if type(t) is str else t for t in keys]
+    posts = [small + d[0].to_bytes(4, "little") if len(d) == 1 else encode(d) for d in map(lists.__getitem__, keys)]
+    return termdict.write_batches(writer.add, [(terms, posts)], filters=filters) or {"first": [], "blocks": []}

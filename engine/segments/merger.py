@@ -15,7 +15,7 @@ import heapq
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterator
-from itertools import repeat
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
@@ -165,67 +165,134 @@ def _union_encoded(parts: list[list[int] | BitMap]) -> bytes:
     return postings.encode(BitMap.union(*(p if isinstance(p, BitMap) else BitMap(p) for p in parts)))
 
 
-def _merged_items(readers: list[SegmentReader], mappers: list[_Mapper], members: list[int], name: str,
-                  kind: str) -> Iterator[tuple[bytes, list[int], bytes]]:
-    """(term, inputs holding it, merged encoded posting), in term order.
+Batch = tuple[list[bytes], list[bytes | memoryview]]  # terms in order, and their encoded postings
 
-    The hot loop of merging: most terms (ids, numbers) stand in one input only, so that case skips the
-    grouping; (term, input) pairs are unique, so heapq.merge compares tuples without a key function and
-    never reaches the postings."""
-    iterators = [_tagged(readers[i].dict_items(name, kind), i) for i in members]
-    term: bytes | None = None
-    holders: list[int] = []
-    raws: list[memoryview] = []
-    for next_term, i, raw in heapq.merge(*iterators):
-        if next_term == term:
-            holders.append(i)
-            raws.append(raw)
+
+def _merged_batches(readers: list[SegmentReader], mappers: list[_Mapper], members: list[int], name: str, kind: str,
+                    wanted: frozenset[bytes] = frozenset()) -> Iterator[tuple[Batch, dict[bytes, list[int]]]]:
+    """The merged dictionary in term order, a batch at a time, and for the terms of the batch that are in
+    `wanted`, the inputs holding each.
+
+    The hot loop of merging, done a block at a time so that each step is a pass in C over a list: every
+    term up to the smallest last term of the inputs' current blocks is final (no later block of any input
+    can hold one before it), so those slices are remapped, then sorted together, which Timsort does by
+    merging the sorted slices."""
+    cursors = []  # [terms, encoded postings, position, the input's remaining blocks, input]
+    for i in members:
+        blocks = readers[i].dict_blocks(name, kind)
+        block = next(blocks, None)
+        if block is not None:
+            cursors.append([block.terms, block.raw_postings(), 0, blocks, i])
+    while cursors:
+        frontier = min(c[0][-1] for c in cursors)
+        parts: list[tuple[list[bytes], int, list[bytes | memoryview]]] = []
+        for c in cursors:
+            terms, raws, pos, _, i = c
+            end = bisect_right(terms, frontier, pos)
+            if end > pos:
+                parts.append((terms[pos:end], i, _reencoded(raws[pos:end], mappers[i])))
+            c[2] = end
+            if end == len(terms):
+                block = next(c[3], None)
+                if block is not None:
+                    c[0], c[1], c[2] = block.terms, block.raw_postings(), 0
+        cursors = [c for c in cursors if c[2] < len(c[0])]
+        holders: dict[bytes, list[int]] = {}
+        for terms, i, _ in parts:
+            for term in wanted.intersection(terms):
+                holders.setdefault(term, []).append(i)
+        if len(parts) == 1:
+            terms, _, posts = parts[0]
+            yield (terms, posts), holders
             continue
-        if term is not None:
-            yield term, holders, _merged_posting(raws, holders, mappers)
-        term, holders, raws = next_term, [i], [raw]
-    if term is not None:
-        yield term, holders, _merged_posting(raws, holders, mappers)
+        # (term, input) pairs are unique, so sorting never compares the postings.
+        entries = sorted(chain.from_iterable(zip(terms, repeat(i), posts) for terms, i, posts in parts))
+        terms = [e[0] for e in entries]
+        posts = [e[2] for e in entries]
+        if len(set(terms)) < len(terms):
+            terms, posts = _union_repeats(terms, posts)
+        yield (terms, posts), holders
 
 
-def _merged_posting(raws: list[memoryview], holders: list[int], mappers: list[_Mapper]) -> bytes:
-    if len(raws) == 1:
-        raw, mapper = raws[0], mappers[holders[0]]
-        if len(raw) == 5 and mapper.shift is not None:  # one doc, one run: the common case
-            return postings.SMALL_TAG + (int.from_bytes(raw[1:], "little") + mapper.shift).to_bytes(4, "little")
-    return _union_encoded([_remap(raw, mappers[i]) for raw, i in zip(raws, holders, strict=True)])
+def _reencoded(raws: list[memoryview], mapper: _Mapper) -> list[bytes | memoryview]:
+    """One input's encoded postings with output doc ids. Most terms (ids, numbers) are held by one doc,
+    whose posting (tag and one u32, 5 bytes) is remapped inline."""
+    shift = mapper.shift
+    if shift == 0:  # the input's docs keep their ids: its postings stay as they are
+        return raws
+    small, from_bytes = postings.SMALL_TAG, int.from_bytes
+    if shift is not None:
+        return [small + (from_bytes(r[1:], "little") + shift).to_bytes(4, "little") if len(r) == 5
+                else _shifted(r, shift) for r in raws]
+    table = mapper.table
+    if table is not None:
+        return [small + table[from_bytes(r[1:], "little")].to_bytes(4, "little") if len(r) == 5
+                else _union_encoded([_remap(r, mapper)]) for r in raws]
+    return [_union_encoded([_remap(r, mapper)]) for r in raws]
 
 
-def _tagged(items: Iterator[tuple[bytes, memoryview]], i: int) -> Iterator[tuple[bytes, int, memoryview]]:
-    for term, raw in items:
-        yield term, i, raw
+def _shifted(raw: memoryview, shift: int) -> bytes:
+    """An encoded posting with every doc id moved by `shift`."""
+    if raw[0] == postings.TAG_SMALL:
+        ids = array("I")
+        ids.frombytes(raw[1:])
+        return postings.SMALL_TAG + array("I", [d + shift for d in ids]).tobytes()
+    return postings.encode(postings.decode(raw).shift(shift))
+
+
+def _union_repeats(terms: list[bytes], posts: list[bytes | memoryview]) -> Batch:
+    """Sorted terms with repeats (one per input holding the term) made unique, postings united."""
+    out_terms: list[bytes] = []
+    out_posts: list[bytes | memoryview] = []
+    small = postings.TAG_SMALL
+    j, n = 0, len(terms)
+    while j < n:
+        k = j + 1
+        while k < n and terms[k] == terms[j]:
+            k += 1
+        out_terms.append(terms[j])
+        if k - j == 1:
+            out_posts.append(posts[j])
+        elif all(p[0] == small for p in posts[j:k]):  # short id lists: no BitMap
+            ids = array("I")
+            for p in posts[j:k]:
+                ids.frombytes(p[1:])
+            out_posts.append(postings.encode_sorted(sorted(ids)))
+        else:
+            out_posts.append(postings.encode(BitMap.union(*(postings.decode(p) for p in posts[j:k]))))
+        j = k
+    return out_terms, out_posts
 
 
 def _merge_field(writer: SegmentFileWriter, readers: list[SegmentReader], mappers: list[_Mapper],
                  name: str) -> dict[str, Any]:
     members = [i for i, r in enumerate(readers) if r.has_field(name)]
     common_in = {i: {t.encode() for t in readers[i].common_tokens(name)} for i in members}
-    maybe_common = set().union(*common_in.values())
+    maybe_common = frozenset().union(*common_in.values())
     common: list[str] = []
 
-    def tokens() -> Iterator[tuple[bytes, bytes]]:
-        for term, holders, encoded in _merged_items(readers, mappers, members, name, "tok"):
+    def tokens() -> Iterator[Batch]:
+        for batch, holders in _merged_batches(readers, mappers, members, name, "tok", maybe_common):
             # Inputs without the token are vacuously complete for it.
-            if term in maybe_common and all(term in common_in[i] for i in holders):
-                common.append(term.decode())
-            yield term, encoded
+            common.extend(t.decode() for t, inputs in holders.items() if all(t in common_in[i] for i in inputs))
+            yield batch
 
     exists = BitMap.union(*(mappers[i].bitmap(readers[i].exists(name)) for i in members))
     out: dict[str, Any] = {"docs": len(exists), "exists": writer.add(postings.encode(exists))}
-    out["tok"] = termdict.write(writer.add, tokens()) or {"first": [], "blocks": []}
+    out["tok"] = termdict.write_batches(writer.add, tokens()) or {"first": [], "blocks": []}
+    common.sort()  # str order is code point order, the order of the UTF-8 terms
     common_set = set(common)
     out["common"] = common
 
-    def merged(kind: str) -> Iterator[tuple[bytes, bytes]]:
-        return ((t, e) for t, _, e in _merged_items(readers, mappers, members, name, kind))
+    def merged(kind: str) -> Iterator[Batch]:
+        return (batch for batch, _ in _merged_batches(readers, mappers, members, name, kind))
 
-    out["val"] = termdict.write(writer.add, merged("val"), filters=True) or {"first": [], "blocks": []}
-    out["num"] = termdict.write(writer.add, merged("num"))
-    out["gram"] = termdict.write(writer.add, (
-        (t, e) for t, e in merged("gram") if all(token in common_set for token in t.decode().split(" "))))
+    def grams() -> Iterator[Batch]:
+        for terms, posts in merged("gram"):
+            keep = [j for j, t in enumerate(terms) if all(tok in common_set for tok in t.decode().split(" "))]
+            yield [terms[j] for j in keep], [posts[j] for j in keep]
+
+    out["val"] = termdict.write_batches(writer.add, merged("val"), filters=True) or {"first": [], "blocks": []}
+    out["num"] = termdict.write_batches(writer.add, merged("num"))
+    out["gram"] = termdict.write_batches(writer.add, grams())
     return out

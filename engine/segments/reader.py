@@ -230,10 +230,10 @@ class SegmentReader:
                 doc += 1
 
     # ---- for merging (engine/segments/merger.py) -----------------------------------------------------
-    def dict_items(self, field: str, kind: str) -> Iterator[tuple[bytes, memoryview]]:
-        """(term, encoded posting) of one dictionary ("tok", "val", "num", "gram"), in term order."""
+    def dict_blocks(self, field: str, kind: str) -> Iterator[TermBlock]:
+        """The blocks of one dictionary ("tok", "val", "num", "gram"), in term order."""
         d = self._dict(field, kind)
-        return d.raw_items() if d is not None else iter(())
+        return d.blocks() if d is not None else iter(())
 
     def common_tokens(self, field: str) -> list[str]:
         return self._fields[field]["common"]

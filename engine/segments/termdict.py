@@ -36,10 +36,19 @@ def write(add: Callable[[bytes], list[int]], items: Iterable[tuple[bytes, bytes]
     """Cut sorted (term, encoded posting) pairs into blocks, store each with `add` (which returns its
     section handle) and return the dictionary's meta entry (format.py), or None when there are no terms.
     `filters`: also store the blocks' trigram filters (blockfilter.py), as value dictionaries do."""
+    pairs = list(items)
+    batch = ([t for t, _ in pairs], [p for _, p in pairs])
+    return write_batches(add, [batch], filters=filters)
+
+
+def write_batches(add: Callable[[bytes], list[int]], batches: Iterable[tuple[list[bytes], list[bytes]]], *,
+                  filters: bool = False) -> dict[str, Any] | None:
+    """`write` for terms and their encoded postings in lists, a batch at a time (batches in term order):
+    cutting blocks is then a few passes in C per batch instead of a Python step per term."""
     first: list[str] = []
     blocks: list[list[int]] = []
     block_filters: list[bytes] | None = [] if filters else None
-    for terms, posts in _cut(items):
+    for terms, posts in _cut(batches):
         first.append(terms[0].decode("latin-1"))  # meta is JSON: latin-1 maps each byte to one character
         blocks.append(add(_encode_block(terms, posts)))
         if block_filters is not None:
@@ -56,17 +65,27 @@ def write(add: Callable[[bytes], list[int]], items: Iterable[tuple[bytes, bytes]
     return out
 
 
-def _cut(items: Iterable[tuple[bytes, bytes]]) -> Iterator[tuple[list[bytes], list[bytes]]]:
+def _cut(batches: Iterable[tuple[list[bytes], list[bytes]]]) -> Iterator[tuple[list[bytes], list[bytes]]]:
+    """Blocks of terms: each ends at the first term that brings its size (term and posting bytes, plus 8
+    for their lengths, per term) to BLOCK_TARGET_BYTES; the last may be smaller."""
     terms: list[bytes] = []
     posts: list[bytes] = []
-    size = 0
-    for term, post in items:
-        terms.append(term)
-        posts.append(post)
-        size += len(term) + len(post) + 8
-        if size >= BLOCK_TARGET_BYTES:
-            yield terms, posts
-            terms, posts, size = [], [], 0
+    for more_terms, more_posts in batches:
+        terms += more_terms
+        posts += more_posts
+        term_sizes = list(accumulate(map(len, terms)))
+        post_sizes = list(accumulate(map(len, posts)))
+        start, base = 0, 0
+        while True:
+            # The first j whose cumulated size from `start` reaches the target: one C bisect per block.
+            j = bisect_left(range(len(terms)), base + BLOCK_TARGET_BYTES,
+                            lo=start, key=lambda k: term_sizes[k] + post_sizes[k] + 8 * (k + 1))
+            if j == len(terms):
+                break
+            yield terms[start:j + 1], posts[start:j + 1]
+            base = term_sizes[j] + post_sizes[j] + 8 * (j + 1)
+            start = j + 1
+        terms, posts = terms[start:], posts[start:]
     if terms:
         yield terms, posts
 
@@ -136,6 +155,11 @@ class TermBlock:
     def raw_posting(self, i: int) -> memoryview:
         return memoryview(self._data)[self._post_offsets[i]:self._post_offsets[i + 1]]
 
+    def raw_postings(self) -> list[memoryview]:
+        """Every encoded posting of the block, in term order."""
+        view = memoryview(self._data)
+        return [view[a:b] for a, b in pairwise(self._post_offsets)]
+
 
 class TermDict:
     """Read side of one dictionary. `load(i)` returns block i decoded through the caller's cache;
@@ -175,12 +199,10 @@ class TermDict:
                     return
                 yield term, block.posting(k)
 
-    def raw_items(self) -> Iterator[tuple[bytes, memoryview]]:
-        """Every (term, encoded posting) in order, for merging without decoding."""
+    def blocks(self) -> Iterator[TermBlock]:
+        """Every block in order, bypassing the cache: for merging without decoding postings."""
         for b in range(len(self._first)):
-            block = self._load_all(b)
-            for k, term in enumerate(block.terms):
-                yield term, block.raw_posting(k)
+            yield self._load_all(b)
 
     def containing(self, needle: bytes, wanted: list[blockfilter.Probe] | None = None,
                    ) -> Iterator[tuple[bytes, Callable[[], BitMap]]]:

@@ -7,6 +7,7 @@ import orjson
 import pytest
 from pyroaring import BitMap
 
+from engine.segments import termdict
 from engine.segments.builder import build_segment
 from engine.segments.merger import merge
 from engine.segments.reader import SegmentReader
@@ -26,8 +27,10 @@ def make_rows(n: int, seed: int, seq0: int, t0: int, spread: int) -> list[tuple[
     return out
 
 
+@pytest.mark.parametrize("block_bytes", [termdict.BLOCK_TARGET_BYTES, 200])  # 200: dozens of blocks a dictionary
 @pytest.mark.parametrize("spread", [0, 15, 100_000])  # disjoint, slightly overlapping, interleaved inputs
-def test_merged_segment_equals_built_segment(tmp_path, spread):
+def test_merged_segment_equals_built_segment(tmp_path, monkeypatch, spread, block_bytes):
+    monkeypatch.setattr(termdict, "BLOCK_TARGET_BYTES", block_bytes)
     parts = [make_rows(700, s, s * 1000, s * 7000, spread) for s in range(3)]
     inputs = []
     for i, rows in enumerate(parts):
