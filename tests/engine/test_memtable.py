@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 
 import orjson
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engine.documents import flatten
 from engine.memtable import Memtable
@@ -54,3 +56,20 @@ def test_a_snapshot_sees_no_phrase_match_indexed_after_it():
     memtable.publish(index=True)
     assert list(view.phrase("message", ["failed", "to", "connect"])) == [0]
     assert list(memtable.view().phrase("message", ["failed", "to", "connect"])) == [0, 1, 2]
+
+
+@given(st.lists(st.lists(st.integers(0, 20), min_size=1, max_size=30), min_size=1, max_size=6))
+def test_time_order_grown_batch_by_batch_equals_a_full_sort(batches):
+    # Few distinct times, so many ties: (time, seq) order must hold across batches too.
+    memtable = Memtable(1)
+    seq = 0
+    for times in batches:
+        memtable.add(seq, [(t, b"{}") for t in times])
+        seq += len(times)
+        memtable.publish(index=False)
+        view = memtable.view()
+        order, order_times = memtable._ordering(view.doc_count)
+        want = sorted(range(seq), key=lambda d: (memtable.times[d], memtable.seqs[d]))
+        assert order == want
+        assert order_times == [memtable.times[d] for d in want]
+        assert list(view.time_range(5, 10)) == [d for d in range(seq) if 5 <= memtable.times[d] <= 10]
