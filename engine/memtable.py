@@ -28,8 +28,10 @@ from .segments.numkeys import number_key
 from .tokens import tokenize
 
 _EMPTY = BitMap()
-# Below this many matches, order them by sorting; above, walk the time-ordered doc list.
-_SORT_MATCHES_BELOW = 4096
+# Picking the k newest of n matches among `size` rows: sorting costs ~0.25 us a match, walking the time
+# order ~0.05 us a row for about k * size / n rows. Walk when n * n * _WALK_FACTOR >= k * size (measured,
+# 10,000 rows, k = 100: sorting wins below ~300 matches, walking above; 2,500 matches: 676 vs 22 us).
+_WALK_FACTOR = 8
 # Rows indexed between two calls of publish's `between_chunks` (~4 ms of work).
 INDEX_CHUNK = 256
 
@@ -301,7 +303,9 @@ class MemtableView:
         return self._pick(docs, k, newest=False)
 
     def _pick(self, docs: BitMap, k: int, *, newest: bool) -> list[tuple[int, int, int]]:
-        if len(docs) < _SORT_MATCHES_BELOW:
+        if k <= 0:
+            return []
+        if len(docs) ** 2 * _WALK_FACTOR < k * self.doc_count:
             return sorted(map(self._key, docs), reverse=newest)[:k]
         order, _ = self._m._ordering(self.doc_count)
         out = []

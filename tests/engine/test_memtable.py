@@ -7,6 +7,7 @@ import time
 import orjson
 from hypothesis import given
 from hypothesis import strategies as st
+from pyroaring import BitMap
 
 from engine.documents import flatten
 from engine.memtable import Memtable
@@ -73,3 +74,17 @@ def test_time_order_grown_batch_by_batch_equals_a_full_sort(batches):
         assert order == want
         assert order_times == [memtable.times[d] for d in want]
         assert list(view.time_range(5, 10)) == [d for d in range(seq) if 5 <= memtable.times[d] <= 10]
+
+
+@given(st.lists(st.integers(0, 50), min_size=1, max_size=300), st.data())
+def test_newest_and_oldest_pick_what_a_full_sort_picks(times, data):
+    # Sparse and dense matches take different paths (sorting the matches, walking the time order).
+    memtable = Memtable(1)
+    memtable.add(0, [(t, b"{}") for t in times])
+    memtable.publish(index=False)
+    view = memtable.view()
+    docs = BitMap(data.draw(st.sets(st.integers(0, len(times) - 1))))
+    k = data.draw(st.integers(0, 120))
+    keys = sorted((times[d], d, d) for d in docs)  # seq equals doc id here
+    assert view.newest(docs, k) == keys[::-1][:k]
+    assert view.oldest(docs, k) == keys[:k]
