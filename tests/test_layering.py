@@ -15,7 +15,7 @@ FORBIDDEN = {
     "cli": {"benchmarks"},
 }
 # Leaves of the engine import no other engine module.
-ENGINE_LEAVES = {"errors", "options", "tokens", "filenames", "timestamps", "gcpause"}
+ENGINE_LEAVES = {"errors", "options", "tokens", "filenames", "timestamps", "gcpause", "priority"}
 
 
 def imports(path: Path) -> list[tuple[str, int]]:
