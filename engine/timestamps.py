@@ -47,8 +47,8 @@ def _leap(y: int) -> bool:
 
 def parse_rfc3339(text: str) -> int | None:
     """Nanoseconds since the epoch for an RFC 3339 / ISO 8601 text, or None if it is not one."""
-    # The usual shape first (1.7 -> 0.9 us a log time, a fifth of append_ndjson's own time per log):
-    # a simpler pattern, and the days of a date looked up rather than computed.
+    # The usual shape first, with a simpler pattern and the days of a date looked up rather than computed:
+    # 1.7 -> 0.9 us a log time; append_ndjson went from 3.3-3.7 to 3.0-3.1 us/log.
     m = _USUAL.fullmatch(text)
     if m is None:
         return _parse_rfc3339_general(text)
