@@ -109,7 +109,8 @@ class Engine:
         self._segments: tuple[SegmentReader, ...] = ()
         self._frozen: list[Memtable] = []
         self._manifest = Manifest()
-        self._memtable = Memtable(1)
+        self._searched_fields: dict[str, float] = {}  # shared by the memtables (Memtable.searched)
+        self._memtable = self._new_memtable(1)
         self._wal: WalWriter | None = None
         self._next_seq = 0
         self._subscribers: dict[int, tuple[Callable, Callable[[list[dict]], None]]] = {}
@@ -179,7 +180,7 @@ class Engine:
         wal_gens.sort()
         memtables = []
         for gen in wal_gens:
-            memtable = Memtable(gen)
+            memtable = self._new_memtable(gen)
             for batch in read_wal(d / filenames.wal_name(gen), is_last=gen == wal_gens[-1]):
                 memtable.add(batch.first_seq, batch.entries)
                 self._next_seq = max(self._next_seq, batch.first_seq + len(batch.entries))
@@ -194,7 +195,7 @@ class Engine:
             self._wal = WalWriter(d / filenames.wal_name(wal_gens[-1]), create=False)
         else:
             gen = manifest.wal_start
-            self._memtable = Memtable(gen)
+            self._memtable = self._new_memtable(gen)
             self._wal = WalWriter(d / filenames.wal_name(gen), create=True)
 
     def _start_threads(self) -> None:
@@ -387,9 +388,12 @@ class Engine:
         self._wal = WalWriter(self.path / filenames.wal_name(gen), create=True)
         with self._state_lock:
             self._frozen.append(old)
-            self._memtable = Memtable(gen)
+            self._memtable = self._new_memtable(gen)
         with self._bg_wake:
             self._bg_wake.notify_all()
+
+    def _new_memtable(self, wal_generation: int) -> Memtable:
+        return Memtable(wal_generation, self._searched_fields, self.options.memtable_index_warm_for)
 
     def _interval_sync(self) -> None:
         while True:

@@ -1,10 +1,12 @@
 """The memtable: logs appended since the last segment, searchable as soon as `append` returns.
 
-Rows are kept as appended (time, seq, original JSON). The in-memory inverted index is brought up to date
-by the first search after new appends, so that ingest without searches pays only for the WAL; while
-searches come in, the engine indexes each group of rows as it appends it instead (`publish`). The index
-answers the same questions as a segment (the Source protocol of engine/search.py), except common-word
-grams: a phrase is matched on the field's distinct texts that hold its rarest token.
+Rows are kept as appended (time, seq, original JSON). The in-memory inverted index is built a field at a
+time: a search that uses a field first parses the rows not yet parsed into per-field columns of values, then
+indexes that field's pending values. Ingest without searches pays only for the WAL; while searches come in,
+the engine parses each group of rows as it appends it and indexes the fields searched lately (`publish`),
+so a search rarely waits for indexing, and fields nobody searches (ids, mostly) are never indexed. The
+index answers the same questions as a segment (the Source protocol of engine/search.py), except
+common-word grams: a phrase is matched on the field's distinct texts that hold its rarest token.
 
 Only the engine's commit leader appends; searches read a prefix of the rows (`visible` at snapshot
 time), so they never see a half-added batch, and read the index without a lock: docs indexed past a
@@ -14,6 +16,7 @@ snapshot are clipped from its postings.
 from __future__ import annotations
 
 import threading
+import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
@@ -36,9 +39,26 @@ _WALK_FACTOR = 8
 INDEX_CHUNK = 256
 
 
+class _Column:
+    """One field's values parsed from the rows and not yet indexed, in doc order."""
+
+    __slots__ = ("docs", "first", "indexed", "values")
+
+    def __init__(self, first: int) -> None:
+        self.first = first  # the first doc having the field
+        self.docs: list[int] = []
+        self.values: list[object] = []
+        self.indexed = 0  # every doc below this that has the field is in the index
+
+
 class Memtable:
-    def __init__(self, wal_generation: int) -> None:
+    def __init__(self, wal_generation: int, searched: dict[str, float] | None = None,
+                 hot_for: float = 30.0) -> None:
+        """`searched`: field -> when a search last used it (time.monotonic), shared by the engine's
+        memtables; `publish` indexes the fields used within `hot_for` seconds."""
         self.wal_generation = wal_generation
+        self.searched: dict[str, float] = {} if searched is None else searched
+        self.hot_for = hot_for
         self.times: list[int] = []
         self.seqs: list[int] = []
         self.raws: list[bytes] = []
@@ -50,7 +70,8 @@ class Memtable:
         self._lock = threading.Lock()  # indexing
         self._order_lock = threading.Lock()  # the time ordering, so it is not held up by indexing
         self._fields: dict[str, FieldPostings] = {}
-        self._indexed = 0
+        self._parsed = 0  # rows flattened into _columns; set only once all of them are
+        self._columns: dict[str, _Column] = {}
         self._order: list[int] = []  # doc ids sorted by (time, seq), for the first `_ordered` docs
         self._order_times: list[int] = []  # the time of each doc of `_order`
         self._ordered = 0
@@ -80,13 +101,19 @@ class Memtable:
         self.min_ts, self.max_ts = low, high
 
     def publish(self, *, index: bool, between_chunks: Callable[[], None] | None = None) -> None:
-        """Make the rows added so far visible to searches; `index`: index them first, in chunks of
-        INDEX_CHUNK rows, calling `between_chunks` (if given) after each, when no lock is held."""
+        """Make the rows added so far visible to searches; `index`: parse them first and index the fields
+        searched lately, in chunks of INDEX_CHUNK rows, calling `between_chunks` (if given) after each,
+        when no lock is held."""
         # Requires: called by the commit leader only.
         size = len(self.raws)
         if index:
-            for end in range(min(self._indexed + INDEX_CHUNK, size), size + INDEX_CHUNK, INDEX_CHUNK):
-                self._index_upto(min(end, size))
+            for end in range(min(self._parsed + INDEX_CHUNK, size), size + INDEX_CHUNK, INDEX_CHUNK):
+                with self._lock, paused_gc():
+                    self._parse_upto(min(end, size))
+                    now = time.monotonic()
+                    for name, column in list(self._columns.items()):
+                        if now - self.searched.get(name, float("-inf")) < self.hot_for:
+                            self._index_pending(name, column)
                 if between_chunks is not None and end < size:
                     between_chunks()
         self.visible = size
@@ -96,44 +123,73 @@ class Memtable:
         return MemtableView(self, self.visible)
 
     # ---- index maintenance (guarded by _lock) ---------------------------------------------------------
-    def _index_upto(self, size: int) -> None:
-        if self._indexed >= size:  # set only once every doc below it is indexed
+    def _index_field(self, name: str, size: int) -> None:
+        """Bring field `name` of the first `size` rows into the index."""
+        column = self._columns.get(name)
+        if column is not None and column.indexed >= size:
+            return
+        if column is None and self._parsed >= size:  # no row below `size` has the field
             return
         with self._lock, paused_gc():
-            if self._indexed >= size:
-                return
-            fields = self._fields
-            token_cache = self._token_cache
-            texts_by_token = self._texts_by_token
-            loads = orjson.loads
-            for doc in range(self._indexed, size):
-                for name, value in flatten(loads(self.raws[doc])):
-                    if name == "timestamp":
-                        continue
-                    f, text = add_value(fields, doc, name, value)
-                    tokens = token_cache.get(text)
-                    if tokens is None:
-                        # A tuple of strings is untracked by the cyclic GC once it survives a collection;
-                        # a list per distinct text was most of what full collections scanned.
-                        tokens = token_cache[text] = tuple(tokenize(text))
-                    toks = f.toks
-                    for token in tokens:
-                        add_doc(toks, token, doc)
-                    held = f.vals[text]
-                    if type(held) is int and held == doc and len(tokens) > 1:  # a text new to the field
-                        by_token = texts_by_token.get(name)
-                        if by_token is None:
-                            by_token = texts_by_token[name] = {}
-                        for token in tokens:
-                            texts = by_token.get(token)
-                            if texts is None:
-                                by_token[token] = text  # one text as itself: no list for the GC to scan
-                            elif type(texts) is str:
-                                if texts is not text:  # not a token repeated in the same text
-                                    by_token[token] = [texts, text]
-                            elif texts[-1] is not text:
-                                texts.append(text)
-            self._indexed = size
+            self._parse_upto(size)
+            column = self._columns.get(name)
+            if column is not None and column.indexed < size:
+                self._index_pending(name, column)
+
+    def _field_names(self, size: int) -> list[str]:
+        """The fields that some of the first `size` rows have."""
+        if self._parsed < size:
+            with self._lock, paused_gc():
+                self._parse_upto(size)
+        return [name for name, column in list(self._columns.items()) if column.first < size]
+
+    def _parse_upto(self, size: int) -> None:
+        # Requires: self._lock held.
+        columns = self._columns
+        loads = orjson.loads
+        for doc in range(self._parsed, size):
+            for name, value in flatten(loads(self.raws[doc])):
+                if name == "timestamp":
+                    continue  # the time column holds it
+                column = columns.get(name)
+                if column is None:
+                    column = columns[name] = _Column(doc)
+                column.docs.append(doc)
+                column.values.append(value)
+        if size > self._parsed:
+            self._parsed = size
+
+    def _index_pending(self, name: str, column: _Column) -> None:
+        # Requires: self._lock held. Indexes the column's pending values: then every parsed row is indexed.
+        fields = self._fields
+        token_cache = self._token_cache
+        by_token = self._texts_by_token.get(name)
+        for doc, value in zip(column.docs, column.values, strict=True):
+            f, text = add_value(fields, doc, name, value)
+            tokens = token_cache.get(text)
+            if tokens is None:
+                # A tuple of strings is untracked by the cyclic GC once it survives a collection;
+                # a list per distinct text was most of what full collections scanned.
+                tokens = token_cache[text] = tuple(tokenize(text))
+            toks = f.toks
+            for token in tokens:
+                add_doc(toks, token, doc)
+            held = f.vals[text]
+            if type(held) is int and held == doc and len(tokens) > 1:  # a text new to the field
+                if by_token is None:
+                    by_token = self._texts_by_token[name] = {}
+                for token in tokens:
+                    texts = by_token.get(token)
+                    if texts is None:
+                        by_token[token] = text  # one text as itself: no list for the GC to scan
+                    elif type(texts) is str:
+                        if texts is not text:  # not a token repeated in the same text
+                            by_token[token] = [texts, text]
+                    elif texts[-1] is not text:
+                        texts.append(text)
+        column.docs = []
+        column.values = []
+        column.indexed = self._parsed
 
     def _ordering(self, size: int) -> tuple[list[int], list[int]]:
         """Doc ids sorted by (time, seq), and their times. Seqs grow with doc ids, so a stable sort by
@@ -173,13 +229,12 @@ class MemtableView:
         # pruning more cautious, and a search must not copy the whole memtable to narrow them.
         self.min_ts = memtable.min_ts
         self.max_ts = memtable.max_ts
-        self._ready = False
 
-    def _index(self) -> dict[str, FieldPostings]:
-        if not self._ready:
-            self._m._index_upto(self.doc_count)
-            self._ready = True
-        return self._m._fields
+    def _field(self, name: str) -> FieldPostings | None:
+        m = self._m
+        m.searched[name] = time.monotonic()
+        m._index_field(name, self.doc_count)
+        return m._fields.get(name)
 
     def _postings(self, docs: Docs | None) -> BitMap:
         if docs is None:
@@ -192,7 +247,7 @@ class MemtableView:
         return bm
 
     def field_names(self) -> list[str]:
-        return [name for name, f in self._index().items() if f.docs and f.docs[0] < self.doc_count]
+        return self._m._field_names(self.doc_count)
 
     def resolve_field(self, name: str) -> list[str]:
         lower = name.lower()
@@ -204,22 +259,22 @@ class MemtableView:
         return bm
 
     def exists(self, field: str) -> BitMap:
-        f = self._index().get(field)
+        f = self._field(field)
         return self._postings(f.docs) if f else _EMPTY
 
     def token(self, field: str, token: str) -> BitMap:
-        f = self._index().get(field)
+        f = self._field(field)
         return self._postings(f.toks.get(token)) if f else _EMPTY
 
     def value(self, field: str, text: str) -> BitMap:
-        f = self._index().get(field)
+        f = self._field(field)
         return self._postings(f.vals.get(text)) if f else _EMPTY
 
     def gram(self, field: str, tokens: tuple[str, ...]) -> BitMap | None:
         return None
 
     def phrase(self, field: str, tokens: list[str]) -> BitMap | None:
-        f = self._index().get(field)
+        f = self._field(field)
         by_token = self._m._texts_by_token.get(field)
         if f is None or by_token is None:
             return _EMPTY
@@ -232,7 +287,7 @@ class MemtableView:
         return BitMap.union(*parts) if parts else _EMPTY
 
     def token_range(self, field: str, low: str, high: str | None) -> Iterator[tuple[str, BitMap]]:
-        f = self._index().get(field)
+        f = self._field(field)
         if f is None:
             return
         for token in sorted(t for t in list(f.toks) if t >= low and (high is None or t < high)):
@@ -241,13 +296,13 @@ class MemtableView:
                 yield token, bm
 
     def tokens(self, field: str) -> Iterator[tuple[str, Callable[[], BitMap]]]:
-        f = self._index().get(field)
+        f = self._field(field)
         if f is not None:
             for token, docs in list(f.toks.items()):
                 yield token, (lambda docs=docs: self._postings(docs))
 
     def values(self, field: str, literals: Sequence[str] = ()) -> Iterator[tuple[str, Callable[[], BitMap]]]:
-        f = self._index().get(field)
+        f = self._field(field)
         if f is not None:
             for text, docs in list(f.vals.items()):
                 if all(lit in text for lit in literals):
@@ -255,7 +310,7 @@ class MemtableView:
 
     def numeric(self, field: str, low: float | None, high: float | None,
                 low_inclusive: bool, high_inclusive: bool) -> BitMap:
-        f = self._index().get(field)
+        f = self._field(field)
         if f is None:
             return _EMPTY
         out = BitMap()

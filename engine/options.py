@@ -23,9 +23,10 @@ class EngineOptions:
     memtable_max_logs: int = 10_000
     memtable_max_bytes: int = 96 << 20
 
-    # The memtable's index is built by the first search after appends, for the rows appended since the
-    # previous one. While searches keep coming (within `memtable_index_warm_for` seconds of the last),
-    # `append` indexes its own rows before it returns instead, so a search never waits for indexing.
+    # The memtable's index is built a field at a time by the first search that uses the field, for the rows
+    # appended since. While searches keep coming (within `memtable_index_warm_for` seconds of the last),
+    # `append` parses its own rows and indexes the fields searched within that time before it returns, so
+    # a search rarely waits for indexing, and fields nobody searches are not indexed.
     memtable_index_warm_for: float = 30.0
 
     # Frozen memtables waiting for their segment to be written; past this, append waits (stall) for up to

@@ -250,5 +250,5 @@ def test_searches_beside_appends_see_every_finished_append(tmp_path):
             stop.set()
             thread.join()
         assert not errors, errors[:3]
-        assert db._memtable._indexed == len(db._memtable)  # indexed by append, not by a search
+        assert db._memtable._columns["level"].indexed == len(db._memtable)  # indexed by append, not by a search
         assert db.search("level:error").total == 1250

@@ -88,3 +88,26 @@ def test_newest_and_oldest_pick_what_a_full_sort_picks(times, data):
     keys = sorted((times[d], d, d) for d in docs)  # seq equals doc id here
     assert view.newest(docs, k) == keys[::-1][:k]
     assert view.oldest(docs, k) == keys[:k]
+
+
+def test_publish_indexes_only_the_fields_searched_lately_and_the_rest_on_first_use():
+    raws = [orjson.dumps({"level": ("error", "info")[i % 2], "message": f"failed to connect {i % 3}",
+                          "traceId": f"t-{i}"}) for i in range(40)]
+    memtable = Memtable(1, {}, hot_for=60.0)
+    memtable.add(0, [(i, raw) for i, raw in enumerate(raws[:20])])
+    memtable.publish(index=True)  # nothing searched yet: rows parsed, no field indexed
+    assert memtable._parsed == 20 and not memtable._fields
+    first = memtable.view()
+    assert list(first.token("message", "connect")) == list(range(20))  # indexed on first use
+    assert set(memtable._fields) == {"message"} and "message" in memtable.searched
+
+    memtable.add(20, [(i, raw) for i, raw in enumerate(raws[20:], 20)])
+    memtable.publish(index=True)  # message is hot now: indexed here, by the appender
+    assert memtable._columns["message"].indexed == 40
+    assert "traceId" not in memtable._fields and memtable._columns["traceId"].indexed == 0
+    second = memtable.view()
+    assert list(second.phrase("message", ["connect", "2"])) == [i for i in range(40) if i % 3 == 2]
+    assert list(second.value("traceId", "t-33")) == [33]  # a cold field, indexed on first use
+    assert list(first.token("message", "connect")) == list(range(20))  # the older snapshot sees its rows only
+    assert sorted(second.field_names()) == ["level", "message", "traceId"]
+    assert list(second.exists("level")) == list(range(40))

@@ -70,7 +70,7 @@ def test_publish_calls_back_between_chunks_and_indexes_everything():
     count = INDEX_CHUNK * 2 + 5
     memtable.add(0, [(i, orjson.dumps({"n": i, "message": f"word{i % 3}"})) for i in range(count)])
     calls = []
-    memtable.publish(index=True, between_chunks=lambda: calls.append(memtable._indexed))
+    memtable.publish(index=True, between_chunks=lambda: calls.append(memtable._parsed))
     assert calls == [INDEX_CHUNK, 2 * INDEX_CHUNK]  # not after the last chunk
     view = memtable.view()
     assert len(view.token("message", "word1")) == len(range(1, count, 3))
