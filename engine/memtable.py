@@ -42,10 +42,11 @@ INDEX_CHUNK = 256
 class _Column:
     """One field's values parsed from the rows and not yet indexed, in doc order."""
 
-    __slots__ = ("docs", "first", "indexed", "values")
+    __slots__ = ("docs", "first", "indexed", "present", "values")
 
     def __init__(self, first: int) -> None:
         self.first = first  # the first doc having the field
+        self.present: list[int] = []  # every doc having the field, ascending: `exists` needs no index
         self.docs: list[int] = []
         self.values: list[object] = []
         self.indexed = 0  # every doc below this that has the field is in the index
@@ -136,12 +137,12 @@ class Memtable:
             if column is not None and column.indexed < size:
                 self._index_pending(name, column)
 
-    def _field_names(self, size: int) -> list[str]:
-        """The fields that some of the first `size` rows have."""
+    def _parsed_columns(self, size: int) -> dict[str, _Column]:
+        """The columns, with the first `size` rows parsed into them."""
         if self._parsed < size:
             with self._lock, paused_gc():
                 self._parse_upto(size)
-        return [name for name, column in list(self._columns.items()) if column.first < size]
+        return self._columns
 
     def _parse_upto(self, size: int) -> None:
         # Requires: self._lock held.
@@ -154,6 +155,11 @@ class Memtable:
                 column = columns.get(name)
                 if column is None:
                     column = columns[name] = _Column(doc)
+                elif column.present[-1] == doc:  # another value of an array
+                    column.docs.append(doc)
+                    column.values.append(value)
+                    continue
+                column.present.append(doc)
                 column.docs.append(doc)
                 column.values.append(value)
         if size > self._parsed:
@@ -247,7 +253,8 @@ class MemtableView:
         return bm
 
     def field_names(self) -> list[str]:
-        return self._m._field_names(self.doc_count)
+        size = self.doc_count
+        return [name for name, column in list(self._m._parsed_columns(size).items()) if column.first < size]
 
     def resolve_field(self, name: str) -> list[str]:
         lower = name.lower()
@@ -259,8 +266,10 @@ class MemtableView:
         return bm
 
     def exists(self, field: str) -> BitMap:
-        f = self._field(field)
-        return self._postings(f.docs) if f else _EMPTY
+        # From the parsed column, without indexing the field: listing fields with their counts (the
+        # console's sidebar) would otherwise index every field and keep them all hot.
+        column = self._m._parsed_columns(self.doc_count).get(field)
+        return self._postings(column.present) if column else _EMPTY
 
     def token(self, field: str, token: str) -> BitMap:
         f = self._field(field)
