@@ -1,4 +1,5 @@
-"""The memtable's phrase look-up by distinct texts agrees with the per-log predicate on awkward values."""
+"""The memtable against plain definitions: phrases against the predicate, time order and newest/oldest picks
+against a full sort, and fields indexed when searched (at append once searched lately, else on first use)."""
 
 from __future__ import annotations
 
