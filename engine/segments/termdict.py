@@ -31,20 +31,12 @@ BLOCK_TARGET_BYTES = 16 << 10
 CACHED_SCAN_BLOCKS = 4
 
 
-def write(add: Callable[[bytes], list[int]], items: Iterable[tuple[bytes, bytes]], *,
-          filters: bool = False) -> dict[str, Any] | None:
-    """Cut sorted (term, encoded posting) pairs into blocks, store each with `add` (which returns its
-    section handle) and return the dictionary's meta entry (format.py), or None when there are no terms.
-    `filters`: also store the blocks' trigram filters (blockfilter.py), as value dictionaries do."""
-    pairs = list(items)
-    batch = ([t for t, _ in pairs], [p for _, p in pairs])
-    return write_batches(add, [batch], filters=filters)
-
-
 def write_batches(add: Callable[[bytes], list[int]], batches: Iterable[tuple[list[bytes], list[bytes]]], *,
                   filters: bool = False) -> dict[str, Any] | None:
-    """`write` for terms and their encoded postings in lists, a batch at a time (batches in term order):
-    cutting blocks is then a few passes in C per batch instead of a Python step per term."""
+    """Cut sorted terms and their encoded postings, given in lists a batch at a time (batches in term order),
+    into blocks; store each with `add` (which returns its section handle) and return the dictionary's meta
+    entry (format.py), or None when there are no terms. `filters`: also store the blocks' trigram filters
+    (blockfilter.py), as value dictionaries do. Cutting is a few passes in C per batch, not a step per term."""
     first: list[str] = []
     blocks: list[list[int]] = []
     block_filters: list[bytes] | None = [] if filters else None

@@ -56,7 +56,7 @@ def test_a_block_with_too_many_trigrams_leaves_the_dictionary_without_filters():
         sections.append(data)
         return [len(sections) - 1, len(data), 0]
 
-    meta = termdict.write(add, ((t, postings.encode_sorted([i])) for i, t in enumerate(ids)), filters=True)
+    meta = termdict.write_batches(add, [(ids, [postings.encode_sorted([i]) for i in range(len(ids))])], filters=True)
     assert "filters" not in meta
 
 
@@ -71,7 +71,8 @@ def test_a_scan_reads_only_blocks_whose_filters_admit_the_literals():
         sections.append(data)
         return [len(sections) - 1]
 
-    meta = termdict.write(add, ((t, postings.encode_sorted([i])) for i, t in enumerate(values)), filters=True)
+    meta = termdict.write_batches(add, [(values, [postings.encode_sorted([i]) for i in range(len(values))])],
+                                   filters=True)
     loaded: list[int] = []
 
     def load(i: int) -> termdict.TermBlock:
