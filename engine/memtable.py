@@ -155,11 +155,8 @@ class Memtable:
                 column = columns.get(name)
                 if column is None:
                     column = columns[name] = _Column(doc)
-                elif column.present[-1] == doc:  # another value of an array
-                    column.docs.append(doc)
-                    column.values.append(value)
-                    continue
-                column.present.append(doc)
+                if not column.present or column.present[-1] != doc:  # not another value of the same array
+                    column.present.append(doc)
                 column.docs.append(doc)
                 column.values.append(value)
         if size > self._parsed:
