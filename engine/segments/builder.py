@@ -98,6 +98,7 @@ def _write_field(writer: SegmentFileWriter, f: FieldPostings, common_docs: int) 
     tok_lists: dict[str, list[int]] = {}
     shared: set[str] = set()
     value_tokens: list[tuple[list[str], list[int]]] = []
+    # fieldindex.as_list inlined: one call per distinct value measured 0.5-1 us/log slower here.
     vals = {text: [docs] if type(docs) is int else docs for text, docs in f.vals.items()}
     for text, docs in vals.items():
         tokens = tokenize(text)
