@@ -1,4 +1,5 @@
-"""Postings of one field gathered while reading logs, shared by the memtable's index and the segment builder.
+"""Postings of one field gathered a value at a time: the memtable's index (the segment builder groups whole
+columns instead, engine/segments/columns.py).
 
 For each field: the docs having it, and the docs of each verbatim value text and of each JSON number
 (the memtable also keeps its tokens). A key held by one doc stores that doc id as an int, by several an
@@ -52,6 +53,3 @@ def add_value(fields: dict[str, FieldPostings], doc: int, name: str, value: obje
     add_doc(f.vals, text, doc)
     return f, text
 
-
-def as_list(docs: Docs) -> list[int]:
-    return [docs] if type(docs) is int else docs
