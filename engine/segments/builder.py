@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from array import array
 from collections import defaultdict
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -138,10 +139,17 @@ def _grams(shape: tuple[str | None, ...]) -> set[str]:
 def _write_dict(writer: SegmentFileWriter, lists: dict[str, list[int]] | dict[bytes, list[int]], *,
                 filters: bool = False) -> dict[str, Any]:
     """`lists`: term (text, or number key bytes) -> ascending doc ids without repeats."""
-    small, encode = postings.SMALL_TAG, postings.encode_sorted
-    # str order is code point order, which is UTF-8 byte order: sort before encoding. Most terms are held
-    # by one doc: their posting is the tag and the id, made inline.
+    if not lists:
+        return {"first": [], "blocks": []}
+    # str order is code point order, which is UTF-8 byte order: sort before encoding.
     keys = sorted(lists)
     terms = [t.encode() if type(t) is str else t for t in keys]
-    posts = [small + d[0].to_bytes(4, "little") if len(d) == 1 else encode(d) for d in map(lists.__getitem__, keys)]
-    return termdict.write_batches(writer.add, [(terms, posts)], filters=filters) or {"first": [], "blocks": []}
+    docs = list(map(lists.__getitem__, keys))
+    if max(map(len, docs)) == 1:  # every term held by one doc (ids): its posting is that doc's id
+        posts: list[termdict.Posting] = list(map(itemgetter(0), docs))
+    else:
+        encode = postings.encode_sorted
+        posts = [d[0] if len(d) == 1 else encode(d) for d in docs]
+    meta = termdict.write_batches(writer.add, [(terms, posts)], filters=filters)
+    assert meta is not None
+    return meta

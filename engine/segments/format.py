@@ -7,6 +7,7 @@ Format (integers little-endian):
                stored (compressed) bytes
     meta    := zstd(UTF-8 JSON object), see below
     footer  := meta_offset u64 | meta_length u32 | meta_crc u32 | version u32 | magic "STRATSEG"   (32 bytes)
+    version := 2; version 1 differs only in the term blocks (engine/segments/termdict.py)
 
 The meta (written by engine/segments/builder.py, read by engine/segments/reader.py):
 
@@ -46,7 +47,9 @@ from ..errors import CorruptionError, FormatVersionError
 from ..filenames import fsync_dir, temp_name
 
 MAGIC = b"STRATSEG"
-VERSION = 1
+# Version 2 changed the term block (engine/segments/termdict.py); version 1 files are still read.
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 _FOOTER = struct.Struct("<QIII8s")
 # Sections are compressed at INDEX_LEVEL, row blocks at ROWS_LEVEL. Measured on 100,000 generated logs in
 # blocks of 512 rows: level 3 gives 50.7 bytes/log at 0.5 us/log, level 9 44.1 bytes/log at 2.5 us/log
@@ -168,10 +171,11 @@ class SegmentFile:
         meta_offset, meta_length, meta_crc, version, magic = _FOOTER.unpack(footer)
         if magic != MAGIC:
             raise self._corrupt("footer is damaged or the file is cut short", size - _FOOTER.size)
-        if version != VERSION:
+        if version not in READABLE_VERSIONS:
             raise FormatVersionError(
-                f"{path}: segment format version {version} is not supported (this build reads {VERSION})",
-                path=str(path), offset=size - _FOOTER.size)
+                f"{path}: segment format version {version} is not supported (this build reads "
+                f"{', '.join(map(str, READABLE_VERSIONS))})", path=str(path), offset=size - _FOOTER.size)
+        self.version = version
         self._local = threading.local()  # a ZstdDecompressor must not be shared between threads
         self.meta: dict[str, Any] = orjson.loads(self.read([meta_offset, meta_length, meta_crc]))
 

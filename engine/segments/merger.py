@@ -14,7 +14,7 @@ from __future__ import annotations
 import heapq
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from . import postings, termdict
 from .builder import ROWS_PER_BLOCK, encode_row_block
 from .format import SegmentFileWriter
 from .reader import SegmentReader
+from .termdict import Posting
 
 Run = tuple[int, int, int]  # (first local doc, end local doc, first output doc)
 # Inputs mapping onto more runs than this are remapped doc by doc.
@@ -125,7 +126,7 @@ class _Mapper:
         else:
             self.table = None
 
-    def small(self, ids: array) -> list[int]:
+    def small(self, ids: Iterable[int]) -> list[int]:
         if self.table is not None:
             return [self.table[d] for d in ids]
         out = []
@@ -150,7 +151,7 @@ class _Mapper:
         return BitMap.union(*parts) if parts else BitMap()
 
 
-def _remap(raw: memoryview, mapper: _Mapper) -> list[int] | BitMap:
+def _remap(raw: bytes | memoryview, mapper: _Mapper) -> list[int] | BitMap:
     if raw[0] == postings.TAG_SMALL:
         ids = array("I")
         ids.frombytes(raw[1:])
@@ -158,14 +159,14 @@ def _remap(raw: memoryview, mapper: _Mapper) -> list[int] | BitMap:
     return mapper.bitmap(postings.decode(raw))
 
 
-def _union_encoded(parts: list[list[int] | BitMap]) -> bytes:
+def _union_encoded(parts: list[list[int] | BitMap]) -> Posting:
     if all(isinstance(p, list) for p in parts):
         docs = parts[0] if len(parts) == 1 else sorted(d for p in parts for d in p)
-        return postings.encode_sorted(docs)
-    return postings.encode(BitMap.union(*(p if isinstance(p, BitMap) else BitMap(p) for p in parts)))
+        return postings.one_or_encoded(docs)
+    return postings.one_or_encoded(BitMap.union(*(p if isinstance(p, BitMap) else BitMap(p) for p in parts)))
 
 
-Batch = tuple[list[bytes], list[bytes | memoryview]]  # terms in order, and their encoded postings
+Batch = tuple[list[bytes], list[Posting]]  # terms in order, and their postings
 
 
 def _merged_batches(readers: list[SegmentReader], mappers: list[_Mapper], members: list[int], name: str, kind: str,
@@ -182,10 +183,10 @@ def _merged_batches(readers: list[SegmentReader], mappers: list[_Mapper], member
         blocks = readers[i].dict_blocks(name, kind)
         block = next(blocks, None)
         if block is not None:
-            cursors.append([block.terms, block.raw_postings(), 0, blocks, i])
+            cursors.append([block.terms, block.postings(), 0, blocks, i])
     while cursors:
         frontier = min(c[0][-1] for c in cursors)
-        parts: list[tuple[list[bytes], int, list[bytes | memoryview]]] = []
+        parts: list[tuple[list[bytes], int, list[Posting]]] = []
         for c in cursors:
             terms, raws, pos, _, i = c
             end = bisect_right(terms, frontier, pos)
@@ -195,7 +196,7 @@ def _merged_batches(readers: list[SegmentReader], mappers: list[_Mapper], member
             if end == len(terms):
                 block = next(c[3], None)
                 if block is not None:
-                    c[0], c[1], c[2] = block.terms, block.raw_postings(), 0
+                    c[0], c[1], c[2] = block.terms, block.postings(), 0
         cursors = [c for c in cursors if c[2] < len(c[0])]
         holders: dict[bytes, list[int]] = {}
         for terms, i, _ in parts:
@@ -214,24 +215,21 @@ def _merged_batches(readers: list[SegmentReader], mappers: list[_Mapper], member
         yield (terms, posts), holders
 
 
-def _reencoded(raws: list[memoryview], mapper: _Mapper) -> list[bytes | memoryview]:
-    """One input's encoded postings with output doc ids. Most terms (ids, numbers) are held by one doc,
-    whose posting (tag and one u32, 5 bytes) is remapped inline."""
+def _reencoded(posts: list[Posting], mapper: _Mapper) -> list[Posting]:
+    """One input's postings with output doc ids. Most terms (ids, numbers) are held by one doc, whose
+    posting is its id, remapped inline."""
     shift = mapper.shift
     if shift == 0:  # the input's docs keep their ids: its postings stay as they are
-        return raws
-    small, from_bytes = postings.SMALL_TAG, int.from_bytes
+        return posts
     if shift is not None:
-        return [small + (from_bytes(r[1:], "little") + shift).to_bytes(4, "little") if len(r) == 5
-                else _shifted(r, shift) for r in raws]
+        return [p + shift if type(p) is int else _shifted(p, shift) for p in posts]
     table = mapper.table
     if table is not None:
-        return [small + table[from_bytes(r[1:], "little")].to_bytes(4, "little") if len(r) == 5
-                else _union_encoded([_remap(r, mapper)]) for r in raws]
-    return [_union_encoded([_remap(r, mapper)]) for r in raws]
+        return [table[p] if type(p) is int else _union_encoded([_remap(p, mapper)]) for p in posts]
+    return [mapper.small((p,))[0] if type(p) is int else _union_encoded([_remap(p, mapper)]) for p in posts]
 
 
-def _shifted(raw: memoryview, shift: int) -> bytes:
+def _shifted(raw: bytes | memoryview, shift: int) -> bytes:
     """An encoded posting with every doc id moved by `shift`."""
     if raw[0] == postings.TAG_SMALL:
         ids = array("I")
@@ -240,10 +238,10 @@ def _shifted(raw: memoryview, shift: int) -> bytes:
     return postings.encode(postings.decode(raw).shift(shift))
 
 
-def _union_repeats(terms: list[bytes], posts: list[bytes | memoryview]) -> Batch:
+def _union_repeats(terms: list[bytes], posts: list[Posting]) -> Batch:
     """Sorted terms with repeats (one per input holding the term) made unique, postings united."""
     out_terms: list[bytes] = []
-    out_posts: list[bytes | memoryview] = []
+    out_posts: list[Posting] = []
     small = postings.TAG_SMALL
     j, n = 0, len(terms)
     while j < n:
@@ -253,13 +251,17 @@ def _union_repeats(terms: list[bytes], posts: list[bytes | memoryview]) -> Batch
         out_terms.append(terms[j])
         if k - j == 1:
             out_posts.append(posts[j])
-        elif all(p[0] == small for p in posts[j:k]):  # short id lists: no BitMap
+        elif all(type(p) is int or p[0] == small for p in posts[j:k]):  # short id lists: no BitMap
             ids = array("I")
             for p in posts[j:k]:
-                ids.frombytes(p[1:])
-            out_posts.append(postings.encode_sorted(sorted(ids)))
+                if type(p) is int:
+                    ids.append(p)
+                else:
+                    ids.frombytes(p[1:])
+            out_posts.append(postings.encode_sorted(sorted(ids)))  # inputs' docs differ: 2 or more ids
         else:
-            out_posts.append(postings.encode(BitMap.union(*(postings.decode(p) for p in posts[j:k]))))
+            out_posts.append(postings.encode(BitMap.union(
+                *(BitMap((p,)) if type(p) is int else postings.decode(p) for p in posts[j:k]))))
         j = k
     return out_terms, out_posts
 

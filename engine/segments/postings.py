@@ -7,7 +7,8 @@ Format (little-endian):
                        where a roaring header would outweigh the ids
       tag 1 (roaring): data = pyroaring's portable serialization of a BitMap
 
-Tags are written to disk; never renumber, only add.
+Tags are written to disk; never renumber, only add. A term block stores a posting of one doc as just
+its id (engine/segments/termdict.py): `one_or_encoded` gives that id as an int, other postings encoded.
 """
 
 from __future__ import annotations
@@ -36,6 +37,14 @@ def encode_sorted(docs: list[int]) -> bytes:
     if len(docs) <= SMALL_MAX:
         return SMALL_TAG + array("I", docs).tobytes()
     return encode(BitMap(docs))
+
+
+def one_or_encoded(docs: BitMap | list[int]) -> int | bytes:
+    """A term block's posting item: the doc id when `docs` (a BitMap, or ascending ids without repeats)
+    holds one, else the encoded posting."""
+    if len(docs) == 1:
+        return docs[0]
+    return encode(docs) if isinstance(docs, BitMap) else encode_sorted(docs)
 
 
 def decode(data: bytes | memoryview) -> BitMap:

@@ -40,6 +40,7 @@ class SegmentReader:
         self.min_ts: int = meta["min_ts"]
         self.max_ts: int = meta["max_ts"]
         self.bytes = self._file.size
+        self.version: int = self._file.version  # of the file format (engine/segments/format.py)
         self._first_docs = [block[3] for block in meta["row_blocks"]]
         self._common: dict[str, frozenset[str]] = {}
         self._fields: dict = meta["fields"]
@@ -306,7 +307,7 @@ class _TermBlockLoader:
         return self._cache.get((*self._key, i), lambda: self.uncached(i))
 
     def uncached(self, i: int) -> TermBlock:
-        return TermBlock(self._file.read(self._handles[i]))
+        return TermBlock(self._file.read(self._handles[i]), v1=self._file.version == 1)
 
     def filters(self) -> blockfilter.BlockFilters:
         return self._cache.get((*self._key, "filters"), self._load_filters)

@@ -5,10 +5,27 @@ A dictionary is a list of blocks, each stored as one zstd-compressed section of 
 bisects that list and decompresses a single block. Terms are UTF-8, and UTF-8 byte order is code point
 order, so prefix and range scans work on bytes.
 
-Block format (little-endian, before compression):
+Block format (little-endian, before compression), in segment files of version 2:
 
-    block := count u32 | term_length u32{count} | posting_length u32{count}
+    block := count u32 | singles u32
+             | term_length u32{count} | posting_length u32{count} | id u32{singles}
              | term bytes (concatenated) | posting bytes (concatenated, engine/segments/postings.py)
+
+- Each u32 array is stored as 4 byte planes: the lowest byte of every value, then the next byte of every
+  value, and so on. Lengths and doc ids are small, so the high planes are runs of zeros, which zstd stores
+  in a few bytes (the same values interleaved cost a byte or two each).
+- A posting_length of 0 means the term is held by one doc, whose id is in `id`: the k-th term of the block
+  with length 0 has the k-th id. Most terms of ids and numbers are held by one doc.
+- The postings of the other terms are in posting bytes, in term order.
+
+Version 1 segment files hold version 1 blocks, still read:
+
+    block := count u32 | term_length u32{count} | posting_length u32{count} | term bytes | posting bytes
+
+with every posting in posting bytes and the u32 arrays as they are.
+
+In memory, a block's postings are given and taken as `Posting` items: an int for a term held by one doc,
+else the encoded posting.
 """
 
 from __future__ import annotations
@@ -17,23 +34,26 @@ import struct
 from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator
-from itertools import accumulate, pairwise
+from itertools import accumulate, compress, pairwise
 from typing import Any
 
 from pyroaring import BitMap
 
 from . import blockfilter, postings
 
+_HEADER = struct.Struct("<II")
 _COUNT = struct.Struct("<I")
 # Uncompressed bytes per block: a look-up decompresses one block, so smaller is faster per look-up but
 # costs more index entries in the meta and a worse compression ratio.
 BLOCK_TARGET_BYTES = 16 << 10
 CACHED_SCAN_BLOCKS = 4
 
+Posting = int | bytes | memoryview  # an int: the one doc holding the term; else postings.py's encoding
 
-def write_batches(add: Callable[[bytes], list[int]], batches: Iterable[tuple[list[bytes], list[bytes]]], *,
+
+def write_batches(add: Callable[[bytes], list[int]], batches: Iterable[tuple[list[bytes], list[Posting]]], *,
                   filters: bool = False) -> dict[str, Any] | None:
-    """Cut sorted terms and their encoded postings, given in lists a batch at a time (batches in term order),
+    """Cut sorted terms and their postings, given in lists a batch at a time (batches in term order),
     into blocks; store each with `add` (which returns its section handle) and return the dictionary's meta
     entry (format.py), or None when there are no terms. `filters`: also store the blocks' trigram filters
     (blockfilter.py), as value dictionaries do. Cutting is a few passes in C per batch, not a step per term."""
@@ -57,16 +77,16 @@ def write_batches(add: Callable[[bytes], list[int]], batches: Iterable[tuple[lis
     return out
 
 
-def _cut(batches: Iterable[tuple[list[bytes], list[bytes]]]) -> Iterator[tuple[list[bytes], list[bytes]]]:
-    """Blocks of terms: each ends at the first term that brings its size (term and posting bytes, plus 8
-    for their lengths, per term) to BLOCK_TARGET_BYTES; the last may be smaller."""
+def _cut(batches: Iterable[tuple[list[bytes], list[Posting]]]) -> Iterator[tuple[list[bytes], list[Posting]]]:
+    """Blocks of terms: each ends at the first term that brings its size (term and posting bytes, 4 for a
+    one-doc posting's id, plus 8 for their lengths, per term) to BLOCK_TARGET_BYTES; the last may be smaller."""
     terms: list[bytes] = []
-    posts: list[bytes] = []
+    posts: list[Posting] = []
     for more_terms, more_posts in batches:
         terms += more_terms
         posts += more_posts
         term_sizes = list(accumulate(map(len, terms)))
-        post_sizes = list(accumulate(map(len, posts)))
+        post_sizes = list(accumulate([4 if type(p) is int else len(p) for p in posts]))
         start, base = 0, 0
         while True:
             # The first j whose cumulated size from `start` reaches the target: one C bisect per block.
@@ -82,20 +102,65 @@ def _cut(batches: Iterable[tuple[list[bytes], list[bytes]]]) -> Iterator[tuple[l
         yield terms, posts
 
 
-def _encode_block(terms: list[bytes], posts: list[bytes]) -> bytes:
+def _encode_block(terms: list[bytes], posts: list[Posting]) -> bytes:
+    ids = [p for p in posts if type(p) is int]
+    if len(ids) == len(posts):  # every term held by one doc: the usual block of an id field
+        post_lengths = bytes(4 * len(posts))
+        stored: list[Posting] = []
+    else:
+        post_lengths = _planes(array("I", [0 if type(p) is int else len(p) for p in posts]))
+        stored = [p for p in posts if type(p) is not int]
     return b"".join((
-        _COUNT.pack(len(terms)),
-        array("I", map(len, terms)).tobytes(),
-        array("I", map(len, posts)).tobytes(),
+        _HEADER.pack(len(terms), len(ids)),
+        _planes(array("I", map(len, terms))),
+        post_lengths,
+        _planes(array("I", ids)),
         *terms,
-        *posts,
+        *stored,
     ))
+
+
+def _planes(values: array) -> bytes:
+    data = values.tobytes()
+    return data[0::4] + data[1::4] + data[2::4] + data[3::4]
+
+
+def _from_planes(data: bytes, start: int, count: int) -> array:
+    interleaved = bytearray(4 * count)
+    for k in range(4):
+        interleaved[k::4] = data[start + k * count:start + (k + 1) * count]
+    values = array("I")
+    values.frombytes(interleaved)
+    return values
 
 
 class TermBlock:
     """One decoded block: its terms (bytes, sorted) and lazy access to their postings."""
 
-    __slots__ = ("_count", "_data", "_post_offsets_cache", "_term_offsets", "_terms")
+    __slots__ = ("_count", "_data", "_id_ranks", "_ids", "_lengths_at", "_post_offsets_cache", "_term_offsets",
+                 "_terms", "_v1")
+
+    def __init__(self, data: bytes, *, v1: bool = False) -> None:
+        """`v1`: a block of a version 1 segment file."""
+        if v1:
+            (count,) = _COUNT.unpack_from(data, 0)
+            term_lengths = array("I")
+            term_lengths.frombytes(data[4:4 + 4 * count])
+            self._lengths_at = 4 + 4 * count
+            start = 4 + 8 * count
+        else:
+            count, singles = _HEADER.unpack_from(data, 0)
+            term_lengths = _from_planes(data, 8, count)
+            self._lengths_at = 8 + 4 * count
+            start = 8 + 8 * count + 4 * singles
+        self._v1 = v1
+        self._count = count
+        self._term_offsets = list(accumulate(term_lengths, initial=start))
+        self._post_offsets_cache: list[int] | None = None  # computed when a posting is first read
+        self._ids: array | None = None  # one-doc postings' ids in term order, read with the offsets
+        self._id_ranks: array | None = None
+        self._terms: list[bytes] | None = None
+        self._data = data
 
     @property
     def terms(self) -> list[bytes]:
@@ -105,23 +170,24 @@ class TermBlock:
             self._terms = [data[a:b] for a, b in pairwise(offsets)]
         return self._terms
 
-    def __init__(self, data: bytes) -> None:
-        (count,) = _COUNT.unpack_from(data, 0)
-        lengths = array("I")
-        lengths.frombytes(data[4:4 + 4 * count])
-        self._count = count
-        self._term_offsets = list(accumulate(lengths[:count], initial=4 + 8 * count))
-        self._post_offsets_cache: list[int] | None = None  # computed when a posting is first read
-        self._terms: list[bytes] | None = None
-        self._data = data
-
     @property
     def _post_offsets(self) -> list[int]:
+        """Where each posting starts in the block; a one-doc posting starts and ends where the next starts."""
         if self._post_offsets_cache is None:
-            count = self._count
-            lengths = array("I")
-            lengths.frombytes(self._data[4 + 4 * count:4 + 8 * count])
-            self._post_offsets_cache = list(accumulate(lengths, initial=self._term_offsets[-1]))
+            count, data, at = self._count, self._data, self._lengths_at
+            if self._v1:
+                lengths = array("I")
+                lengths.frombytes(data[at:at + 4 * count])
+                self._ids = array("I")
+            else:
+                lengths = _from_planes(data, at, count)
+                self._ids = _from_planes(data, at + 4 * count, (self._term_offsets[0] - at - 4 * count) // 4)
+            offsets = list(accumulate(lengths, initial=self._term_offsets[-1]))
+            if self._ids and len(self._ids) < count:
+                # For term i with a one-doc posting, its id's index + 1 (one pass in C, kept as an array: a
+                # cached block's lists are more work for every garbage collection).
+                self._id_ranks = array("I", accumulate(map(int.__eq__, offsets, offsets[1:])))
+            self._post_offsets_cache = offsets
         return self._post_offsets_cache
 
     def term(self, i: int) -> bytes:
@@ -142,15 +208,31 @@ class TermBlock:
                 pos = data.find(needle, pos + 1, end)
 
     def posting(self, i: int) -> BitMap:
-        return postings.decode(self.raw_posting(i))
+        offsets = self._post_offsets
+        a, b = offsets[i], offsets[i + 1]
+        if a < b:
+            return postings.decode(memoryview(self._data)[a:b])
+        ids, ranks = self._ids, self._id_ranks
+        assert ids is not None
+        # Without ranks, every term of the block is held by one doc.
+        return BitMap((ids[i if ranks is None else ranks[i] - 1],))
 
-    def raw_posting(self, i: int) -> memoryview:
-        return memoryview(self._data)[self._post_offsets[i]:self._post_offsets[i + 1]]
-
-    def raw_postings(self) -> list[memoryview]:
-        """Every encoded posting of the block, in term order."""
+    def postings(self) -> list[Posting]:
+        """Every posting of the block, in term order (for merging, engine/segments/merger.py)."""
+        offsets = self._post_offsets
+        ids = self._ids
+        assert ids is not None
+        if len(ids) == self._count:
+            return ids.tolist()
         view = memoryview(self._data)
-        return [view[a:b] for a, b in pairwise(self._post_offsets)]
+        out: list[Posting] = [view[a:b] for a, b in pairwise(offsets)]
+        if self._v1:  # a one-doc posting is the small tag and its id
+            return [int.from_bytes(p[1:], "little") if len(p) == 5 else p for p in out]
+        if ids:
+            one_doc = compress(range(self._count), map(int.__eq__, offsets, offsets[1:]))
+            for i, doc in zip(one_doc, ids, strict=True):
+                out[i] = doc
+        return out
 
 
 class TermDict:

@@ -2,6 +2,7 @@
 
 import random
 from itertools import pairwise
+from pathlib import Path
 
 import orjson
 import pytest
@@ -38,8 +39,35 @@ def test_merged_segment_equals_built_segment(tmp_path, monkeypatch, spread, bloc
         inputs.append(SegmentReader(tmp_path / f"in{i}.sst", i))
     merge(tmp_path / "merged.sst", inputs)
     build_segment(tmp_path / "built.sst", Rows.pack([r for p in parts for r in p]))
+    assert_same_answers(SegmentReader(tmp_path / "merged.sst", 10), SegmentReader(tmp_path / "built.sst", 11))
+
+
+# Made by the segment builder of format version 1 (commit 4c94fd8), from make_rows(700, seed, seed * 1000,
+# seed * 7000, 15) with termdict.BLOCK_TARGET_BYTES = 200, so that each dictionary has many blocks.
+V1_SEGMENTS = Path(__file__).parent / "data"
+
+
+def test_version_1_segments_are_read_and_merged(tmp_path):
+    parts = [make_rows(700, s, s * 1000, s * 7000, 15) for s in range(3)]
+    v1 = [SegmentReader(V1_SEGMENTS / f"segment-v1-seed{s}.sst", s) for s in range(2)]
+    assert [r.version for r in v1] == [1, 1]
+    build_segment(tmp_path / "v1-rebuilt.sst", Rows.pack(parts[0]))
+    assert_same_answers(v1[0], SegmentReader(tmp_path / "v1-rebuilt.sst", 5))
+    build_segment(tmp_path / "v2.sst", Rows.pack(parts[2]))
+    merge(tmp_path / "merged.sst", [*v1, SegmentReader(tmp_path / "v2.sst", 2)])
+    build_segment(tmp_path / "built.sst", Rows.pack([r for p in parts for r in p]))
     merged = SegmentReader(tmp_path / "merged.sst", 10)
-    built = SegmentReader(tmp_path / "built.sst", 11)
+    assert merged.version == 2
+    assert_same_answers(merged, SegmentReader(tmp_path / "built.sst", 11))
+    # The same merge of version 2 inputs writes the same file: nothing of version 1 is carried over.
+    for s in range(2):
+        build_segment(tmp_path / f"v2-{s}.sst", Rows.pack(parts[s]))
+    v2 = [SegmentReader(tmp_path / name, s) for s, name in enumerate(("v2-0.sst", "v2-1.sst", "v2.sst"))]
+    merge(tmp_path / "merged-v2.sst", v2)
+    assert (tmp_path / "merged.sst").read_bytes() == (tmp_path / "merged-v2.sst").read_bytes()
+
+
+def assert_same_answers(merged: SegmentReader, built: SegmentReader) -> None:
     assert list(merged.iter_rows()) == list(built.iter_rows())
     assert merged.fetch(range(merged.doc_count)) == built.fetch(range(built.doc_count))
     for field in ("level", "message", "n", "id"):
