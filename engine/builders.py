@@ -6,8 +6,10 @@ multiprocessing, because multiprocessing's spawn re-runs the embedding program's
 which breaks every script without an `if __name__ == "__main__"` guard.
 
 `BuilderPool.submit(fn, *args)` returns a Future; each of its threads owns one worker and waits on its pipe
-without holding the GIL. A worker asks Linux to kill it when its parent dies (even by SIGKILL), so an
-orphan never renames a segment into a directory that another process has since opened.
+without holding the GIL. `abandon(future)` kills the worker running that job (its future then fails), for work
+that is only worth finishing while the engine stays open: a merge. A worker asks Linux to kill it when its
+parent dies (even by SIGKILL), so an orphan never renames a segment into a directory that another process has
+since opened.
 """
 
 from __future__ import annotations
@@ -86,18 +88,43 @@ class BuilderPool:
         self._threads = ThreadPoolExecutor(processes, thread_name_prefix="strata-builder")
         self._local = threading.local()
         self._workers: list[_Worker] = []
+        self._running: dict[object, _Worker] = {}  # job token -> the worker running it
+        self._tokens: dict[Future, object] = {}
         self._lock = threading.Lock()
 
     def submit(self, fn: Callable, *args: Any) -> Future:
-        return self._threads.submit(self._run, fn, args)
+        token = object()
+        future = self._threads.submit(self._run, token, fn, args)
+        with self._lock:
+            self._tokens[future] = token
+        future.add_done_callback(self._forget)
+        return future
 
-    def _run(self, fn: Callable, args: tuple) -> Any:
+    def _forget(self, future: Future) -> None:
+        with self._lock:
+            self._tokens.pop(future, None)
+
+    def abandon(self, future: Future) -> None:
+        """Stop the job of `future`: not started, it never starts; running, its worker is killed."""
+        future.cancel()
+        with self._lock:
+            worker = self._running.get(self._tokens.get(future))
+            if worker is not None:
+                worker.proc.kill()
+
+    def _run(self, token: object, fn: Callable, args: tuple) -> Any:
         worker = getattr(self._local, "worker", None)
         if worker is None or worker.proc.poll() is not None:
             worker = self._local.worker = _Worker()
             with self._lock:
                 self._workers.append(worker)
-        return worker.run(fn, args)
+        with self._lock:
+            self._running[token] = worker
+        try:
+            return worker.run(fn, args)
+        finally:
+            with self._lock:
+                del self._running[token]
 
     def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
         self._threads.shutdown(wait=wait, cancel_futures=cancel_futures)

@@ -22,7 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, CancelledError, Executor, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -34,7 +34,7 @@ from querylang.ast import Query
 
 from . import aggregations, filenames, paging
 from .aggregations import interval_ns
-from .builders import BuilderPool
+from .builders import BuilderError, BuilderPool
 from .compaction import plan_merge
 from .cursor import decode_cursor
 from .dirlock import lock_directory
@@ -434,12 +434,22 @@ class Engine:
                     stopping = self._bg_stop
                     frozen = list(self._frozen)
                 if stopping:
-                    # Jobs already running finish and are recorded, so their work is not thrown away.
+                    # Running flushes finish and are recorded, so their work is not thrown away. A merge
+                    # may take a minute (4M logs); closing does not wait for it. Killed, it leaves at most
+                    # a segment that no manifest lists, which the next open deletes; its inputs stay.
                     for wal_generation in sorted(flushing):
                         memtable, segment_id, future = flushing[wal_generation]
                         self._install_flush(memtable, segment_id, future.result())
                     if merging is not None:
-                        self._install_merge(merging[0], merging[1], merging[2].result())
+                        plan, segment_id, future = merging
+                        if isinstance(self._pool, BuilderPool):  # a thread could not be stopped
+                            self._pool.abandon(future)
+                        try:
+                            info = future.result()
+                        except (CancelledError, BuilderError):
+                            pass  # abandoned
+                        else:
+                            self._install_merge(plan, segment_id, info)
                     break
                 for memtable in frozen:
                     if memtable.wal_generation not in flushing:
