@@ -96,9 +96,10 @@ class BlockFilters:
         ends = array("I")
         ends.frombytes(data[4:4 + 4 * count])
         base = 4 + 4 * count
-        self._filters = [int.from_bytes(data[base + a:base + b], "little")
-                         for a, b in zip([0, *ends[:-1]], ends, strict=True)]
-        self._bits = [8 * (b - a) for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+        # Tuples, not lists: cached for the reader's life, and the collector stops walking tuples of ints.
+        self._filters = tuple([int.from_bytes(data[base + a:base + b], "little")
+                               for a, b in zip([0, *ends[:-1]], ends, strict=True)])
+        self._bits = tuple([8 * (b - a) for a, b in zip([0, *ends[:-1]], ends, strict=True)])
 
     def __len__(self) -> int:
         return len(self._filters)

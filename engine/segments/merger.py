@@ -14,7 +14,7 @@ from __future__ import annotations
 import heapq
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
@@ -166,7 +166,7 @@ def _union_encoded(parts: list[list[int] | BitMap]) -> Posting:
     return postings.one_or_encoded(BitMap.union(*(p if isinstance(p, BitMap) else BitMap(p) for p in parts)))
 
 
-Batch = tuple[list[bytes], list[Posting]]  # terms in order, and their postings
+Batch = tuple[Sequence[bytes], list[Posting]]  # terms in order, and their postings
 
 
 def _merged_batches(readers: list[SegmentReader], mappers: list[_Mapper], members: list[int], name: str, kind: str,
@@ -186,7 +186,7 @@ def _merged_batches(readers: list[SegmentReader], mappers: list[_Mapper], member
             cursors.append([block.terms, block.postings(), 0, blocks, i])
     while cursors:
         frontier = min(c[0][-1] for c in cursors)
-        parts: list[tuple[list[bytes], int, list[Posting]]] = []
+        parts: list[tuple[Sequence[bytes], int, list[Posting]]] = []
         for c in cursors:
             terms, raws, pos, _, i = c
             end = bisect_right(terms, frontier, pos)
@@ -238,7 +238,7 @@ def _shifted(raw: bytes | memoryview, shift: int) -> bytes:
     return postings.encode(postings.decode(raw).shift(shift))
 
 
-def _union_repeats(terms: list[bytes], posts: list[Posting]) -> Batch:
+def _union_repeats(terms: Sequence[bytes], posts: list[Posting]) -> Batch:
     """Sorted terms with repeats (one per input holding the term) made unique, postings united."""
     out_terms: list[bytes] = []
     out_posts: list[Posting] = []

@@ -12,6 +12,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import accumulate
 from pathlib import Path
 
 from pyroaring import BitMap
@@ -216,9 +217,16 @@ class SegmentReader:
         """The original JSON of each doc, in the order given."""
         first_docs = self._first_docs
         out = []
+        first = end = 0  # the docs of the block at hand: first <= d < end
         for d in docs:
-            block_index = bisect_right(first_docs, d) - 1
-            out.append(self._row_block(block_index)[d - first_docs[block_index]])
+            if not first <= d < end:
+                b = bisect_right(first_docs, d) - 1
+                first = first_docs[b]
+                end = first_docs[b + 1] if b + 1 < len(first_docs) else self.doc_count
+                block = self._row_block(b)
+                data, offsets = block.data, block.offsets
+            i = d - first
+            out.append(data[offsets[i]:offsets[i + 1]])
         return out
 
     def iter_rows(self) -> Iterator[tuple[int, int, bytes]]:
@@ -249,8 +257,8 @@ class SegmentReader:
         return _split_rows(self._file.read(self._meta["row_blocks"][i][0]))
 
     # ---- internals -----------------------------------------------------------------------------------
-    def _row_block(self, i: int) -> list[bytes]:
-        return self._blocks.get(("rows", i), lambda: _split_rows(self._file.read(self._meta["row_blocks"][i][0])))
+    def _row_block(self, i: int) -> _RowBlock:
+        return self._blocks.get(("rows", i), lambda: _RowBlock(self._file.read(self._meta["row_blocks"][i][0])))
 
     def _dict(self, field: str, kind: str) -> TermDict | None:
         key = (field, kind)
@@ -320,6 +328,19 @@ class _TermBlockLoader:
                 f"{self._file.path}: {self._key[0]!r} has {len(self._handles)} value blocks but "
                 f"{len(filters)} block filters", path=str(self._file.path), offset=self._filters[0])
         return filters
+
+
+class _RowBlock:
+    """A cached row block: its bytes and row offsets, no list of rows (TermBlock in termdict.py says why)."""
+
+    __slots__ = ("data", "offsets")
+
+    def __init__(self, data: bytes) -> None:
+        count = int.from_bytes(data[:4], "little")
+        lengths = array("I")
+        lengths.frombytes(data[4:4 + 4 * count])
+        self.data = data
+        self.offsets = tuple(accumulate(lengths, initial=4 + 4 * count))  # row i: offsets[i]:offsets[i + 1]
 
 
 def _split_rows(block: bytes) -> list[bytes]:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import struct
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import accumulate, compress, pairwise
 from typing import Any
 
@@ -51,7 +51,7 @@ CACHED_SCAN_BLOCKS = 4
 Posting = int | bytes | memoryview  # an int: the one doc holding the term; else postings.py's encoding
 
 
-def write_batches(add: Callable[[bytes], list[int]], batches: Iterable[tuple[list[bytes], list[Posting]]], *,
+def write_batches(add: Callable[[bytes], list[int]], batches: Iterable[tuple[Sequence[bytes], Sequence[Posting]]], *,
                   filters: bool = False) -> dict[str, Any] | None:
     """Cut sorted terms and their postings, given in lists a batch at a time (batches in term order),
     into blocks; store each with `add` (which returns its section handle) and return the dictionary's meta
@@ -77,7 +77,7 @@ def write_batches(add: Callable[[bytes], list[int]], batches: Iterable[tuple[lis
     return out
 
 
-def _cut(batches: Iterable[tuple[list[bytes], list[Posting]]]) -> Iterator[tuple[list[bytes], list[Posting]]]:
+def _cut(batches: Iterable[tuple[Sequence[bytes], Sequence[Posting]]]) -> Iterator[tuple[list[bytes], list[Posting]]]:
     """Blocks of terms: each ends at the first term that brings its size (term and posting bytes, 4 for a
     one-doc posting's id, plus 8 for their lengths, per term) to BLOCK_TARGET_BYTES; the last may be smaller."""
     terms: list[bytes] = []
@@ -135,7 +135,12 @@ def _from_planes(data: bytes, start: int, count: int) -> array:
 
 
 class TermBlock:
-    """One decoded block: its terms (bytes, sorted) and lazy access to their postings."""
+    """One decoded block: its terms (bytes, sorted) and lazy access to their postings.
+
+    It holds no list. Blocks stay in a reader's cache for as long as a server runs, and every full garbage
+    collection walks each element of each list it finds there: with lists of offsets and terms, 1,000
+    cached blocks made a full collection take ~33 ms instead of ~5. Offsets and terms are tuples, which
+    the collector stops tracking once it has seen that they hold only ints or bytes."""
 
     __slots__ = ("_count", "_data", "_id_ranks", "_ids", "_lengths_at", "_post_offsets_cache", "_term_offsets",
                  "_terms", "_v1")
@@ -155,23 +160,23 @@ class TermBlock:
             start = 8 + 8 * count + 4 * singles
         self._v1 = v1
         self._count = count
-        self._term_offsets = list(accumulate(term_lengths, initial=start))
-        self._post_offsets_cache: list[int] | None = None  # computed when a posting is first read
+        self._term_offsets = tuple(accumulate(term_lengths, initial=start))
+        self._post_offsets_cache: tuple[int, ...] | None = None  # computed when a posting is first read
         self._ids: array | None = None  # one-doc postings' ids in term order, read with the offsets
         self._id_ranks: array | None = None
-        self._terms: list[bytes] | None = None
+        self._terms: tuple[bytes, ...] | None = None
         self._data = data
 
     @property
-    def terms(self) -> list[bytes]:
+    def terms(self) -> tuple[bytes, ...]:
         """The block's terms, sliced out on first use (a substring scan needs only the offsets)."""
         if self._terms is None:
-            data, offsets = self._data, self._term_offsets
-            self._terms = [data[a:b] for a, b in pairwise(offsets)]
+            data = self._data
+            self._terms = tuple([data[a:b] for a, b in pairwise(self._term_offsets)])
         return self._terms
 
     @property
-    def _post_offsets(self) -> list[int]:
+    def _post_offsets(self) -> tuple[int, ...]:
         """Where each posting starts in the block; a one-doc posting starts and ends where the next starts."""
         if self._post_offsets_cache is None:
             count, data, at = self._count, self._data, self._lengths_at
@@ -182,7 +187,7 @@ class TermBlock:
             else:
                 lengths = _from_planes(data, at, count)
                 self._ids = _from_planes(data, at + 4 * count, (self._term_offsets[0] - at - 4 * count) // 4)
-            offsets = list(accumulate(lengths, initial=self._term_offsets[-1]))
+            offsets = tuple(accumulate(lengths, initial=self._term_offsets[-1]))
             if self._ids and len(self._ids) < count:
                 # For term i with a one-doc posting, its id's index + 1 (one pass in C, kept as an array: a
                 # cached block's lists are more work for every garbage collection).
