@@ -15,7 +15,8 @@ import heapq
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import chain, repeat
+from itertools import chain, compress, repeat
+from operator import eq
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from .reader import SegmentReader
 from .termdict import Posting
 
 Run = tuple[int, int, int]  # (first local doc, end local doc, first output doc)
-# Inputs mapping onto more runs than this are remapped doc by doc.
+# The bitmaps of inputs mapping onto more runs than this are remapped doc by doc, not a run at a time.
 _MAX_SHIFT_RUNS = 64
 
 
@@ -114,33 +115,27 @@ class _Mapper:
 
     def __init__(self, runs: list[Run]) -> None:
         self.runs = runs
-        # With one run, every doc id moves by the same amount.
+        # With one run, every doc id moves by the same amount; with more, a table gives each doc's output
+        # id (filled a run at a time in C; 4 bytes a doc).
         self.shift = runs[0][2] - runs[0][0] if len(runs) == 1 else None
-        self.starts = [r[0] for r in runs]
-        if len(runs) > _MAX_SHIFT_RUNS:
-            table = array("I", bytes(4 * (runs[-1][1] if runs else 0)))
+        self.table: array | None = None
+        if len(runs) > 1:
+            table = array("I", bytes(4 * runs[-1][1]))
             for start, end, out in runs:
-                for d in range(start, end):
-                    table[d] = out + d - start
-            self.table: array | None = table
-        else:
-            self.table = None
+                table[start:end] = array("I", range(out, out + end - start))
+            self.table = table
 
     def small(self, ids: Iterable[int]) -> list[int]:
-        if self.table is not None:
-            return [self.table[d] for d in ids]
-        out = []
-        for d in ids:
-            start, _, first = self.runs[bisect_right(self.starts, d) - 1]
-            out.append(first + d - start)
-        return out
+        if self.table is None:
+            shift = self.shift
+            return [d + shift for d in ids]
+        return list(map(self.table.__getitem__, ids))
 
     def bitmap(self, bm: BitMap) -> BitMap:
-        if self.table is not None:
-            return BitMap(self.table[d] for d in bm)
-        if len(self.runs) == 1:
-            start, _, first = self.runs[0]
-            return bm.shift(first - start)
+        if self.table is None:
+            return bm.shift(self.shift)
+        if len(self.runs) > _MAX_SHIFT_RUNS:
+            return BitMap(map(self.table.__getitem__, bm))
         parts = []
         for start, end, first in self.runs:
             window = BitMap()
@@ -224,9 +219,8 @@ def _reencoded(posts: list[Posting], mapper: _Mapper) -> list[Posting]:
     if shift is not None:
         return [p + shift if type(p) is int else _shifted(p, shift) for p in posts]
     table = mapper.table
-    if table is not None:
-        return [table[p] if type(p) is int else _union_encoded([_remap(p, mapper)]) for p in posts]
-    return [mapper.small((p,))[0] if type(p) is int else _union_encoded([_remap(p, mapper)]) for p in posts]
+    assert table is not None
+    return [table[p] if type(p) is int else _union_encoded([_remap(p, mapper)]) for p in posts]
 
 
 def _shifted(raw: bytes | memoryview, shift: int) -> bytes:
@@ -239,31 +233,41 @@ def _shifted(raw: bytes | memoryview, shift: int) -> bytes:
 
 
 def _union_repeats(terms: Sequence[bytes], posts: list[Posting]) -> Batch:
-    """Sorted terms with repeats (one per input holding the term) made unique, postings united."""
+    """Sorted terms with repeats (one per input holding the term) made unique, postings united. The repeats
+    are found in C; the Python loop runs per repeated term, and the stretches between are copied whole."""
+    repeats = list(compress(range(1, len(terms)), map(eq, terms[1:], terms)))  # i: terms[i] == terms[i - 1]
     out_terms: list[bytes] = []
     out_posts: list[Posting] = []
-    small = postings.TAG_SMALL
-    j, n = 0, len(terms)
-    while j < n:
-        k = j + 1
-        while k < n and terms[k] == terms[j]:
+    done = 0  # terms before this are in the output
+    r = 0
+    while r < len(repeats):
+        j = repeats[r] - 1  # the first of a run of equal terms
+        k = repeats[r] + 1
+        r += 1
+        while r < len(repeats) and repeats[r] == k:
             k += 1
-        out_terms.append(terms[j])
-        if k - j == 1:
-            out_posts.append(posts[j])
-        elif all(type(p) is int or p[0] == small for p in posts[j:k]):  # short id lists: no BitMap
-            ids = array("I")
-            for p in posts[j:k]:
-                if type(p) is int:
-                    ids.append(p)
-                else:
-                    ids.frombytes(p[1:])
-            out_posts.append(postings.encode_sorted(sorted(ids)))  # inputs' docs differ: 2 or more ids
-        else:
-            out_posts.append(postings.encode(BitMap.union(
-                *(BitMap((p,)) if type(p) is int else postings.decode(p) for p in posts[j:k]))))
-        j = k
+            r += 1
+        out_terms += terms[done:j + 1]
+        out_posts += posts[done:j]
+        out_posts.append(_united(posts[j:k]))
+        done = k
+    out_terms += terms[done:]
+    out_posts += posts[done:]
     return out_terms, out_posts
+
+
+def _united(posts: list[Posting]) -> bytes:
+    """One posting of the docs of `posts` (disjoint: each from another input)."""
+    small = postings.TAG_SMALL
+    if all(type(p) is int or p[0] == small for p in posts):  # short id lists: no BitMap
+        ids = array("I")
+        for p in posts:
+            if type(p) is int:
+                ids.append(p)
+            else:
+                ids.frombytes(p[1:])
+        return postings.encode_sorted(sorted(ids))  # 2 or more ids
+    return postings.encode(BitMap.union(*(BitMap((p,)) if type(p) is int else postings.decode(p) for p in posts)))
 
 
 def _merge_field(writer: SegmentFileWriter, readers: list[SegmentReader], mappers: list[_Mapper],
