@@ -1,0 +1,44 @@
+"""Term dictionaries (engine/segments/termdict.py): what is written in blocks reads back term by term."""
+
+from itertools import pairwise
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pyroaring import BitMap
+
+from engine.segments import postings, termdict
+
+# Terms with their docs: most held by one doc (ids), some by a few (small postings), some by many (roaring).
+_DOCS = st.one_of(st.builds(lambda d: [d], st.integers(0, 2**32 - 1)),
+                  st.lists(st.integers(0, 5_000), min_size=2, max_size=40, unique=True).map(sorted),
+                  st.lists(st.integers(0, 100_000), min_size=9, max_size=400, unique=True).map(sorted))
+_LISTS = st.dictionaries(st.binary(min_size=1, max_size=12), _DOCS, min_size=1, max_size=300)
+
+
+@settings(max_examples=60)
+@given(_LISTS, st.sampled_from([64, 300, termdict.BLOCK_TARGET_BYTES]), st.integers(1, 4))
+def test_blocks_read_back_every_term_and_posting(lists, block_bytes, batches):
+    terms = sorted(lists)
+    posts = [postings.one_or_encoded(lists[t]) for t in terms]
+    sections: list[bytes] = []
+
+    def add(data: bytes) -> list[int]:
+        sections.append(data)
+        return [len(sections) - 1, len(data), 0]
+
+    cut = [round(len(terms) * k / batches) for k in range(batches + 1)]
+    old = termdict.BLOCK_TARGET_BYTES
+    termdict.BLOCK_TARGET_BYTES = block_bytes
+    try:
+        meta = termdict.write_batches(add, [(terms[a:b], posts[a:b]) for a, b in pairwise(cut)])
+    finally:
+        termdict.BLOCK_TARGET_BYTES = old
+    assert meta is not None
+    blocks = [termdict.TermBlock(sections[h[0]]) for h in meta["blocks"]]
+    d = termdict.TermDict([t.encode("latin-1") for t in meta["first"]], blocks.__getitem__)
+    assert [t for b in blocks for t in b.terms] == terms
+    assert [p for b in blocks for p in b.postings()] == [p if type(p) is int else bytes(p) for p in posts]
+    for term in terms:
+        assert d.get(term) == BitMap(lists[term])
+    assert [(t, bm) for t, bm in d.scan()] == [(t, BitMap(lists[t])) for t in terms]
+    assert d.get(terms[-1] + b"\xff") is None
