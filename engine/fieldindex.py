@@ -1,9 +1,10 @@
 """Postings of one field gathered a value at a time: the memtable's index (the segment builder groups whole
 columns instead, engine/segments/columns.py).
 
-For each field: the docs having it, and the docs of each verbatim value text and of each JSON number
-(the memtable also keeps its tokens). A key held by one doc stores that doc id as an int, by several an
-ascending list: most keys of ids and messages hold one doc, and a one-element list costs ~60 bytes more.
+For each field: the docs of each verbatim value text and of each JSON number, and of each token (filled by
+the memtable). The docs having the field come from the memtable's parsed columns instead. A key held by one
+doc stores that doc id as an int, by several an ascending list: most keys of ids and messages hold one doc,
+and a one-element list costs ~60 bytes more.
 """
 
 from __future__ import annotations
@@ -14,11 +15,9 @@ Docs = int | list[int]
 
 
 class FieldPostings:
-    __slots__ = ("docs", "last", "nums", "toks", "vals")
+    __slots__ = ("nums", "toks", "vals")
 
     def __init__(self) -> None:
-        self.last = -1
-        self.docs: list[int] = []
         self.vals: dict[str, Docs] = {}
         self.nums: dict[float, Docs] = {}
         self.toks: dict[str, Docs] = {}
@@ -41,9 +40,6 @@ def add_value(fields: dict[str, FieldPostings], doc: int, name: str, value: obje
     f = fields.get(name)
     if f is None:
         f = fields[name] = FieldPostings()
-    if f.last != doc:
-        f.last = doc
-        f.docs.append(doc)
     if type(value) is str:
         text = value
     else:
