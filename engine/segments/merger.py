@@ -126,9 +126,8 @@ class _Mapper:
             self.table = table
 
     def small(self, ids: Iterable[int]) -> list[int]:
-        if self.table is None:
-            shift = self.shift
-            return [d + shift for d in ids]
+        """`ids` mapped through the table (an input of one run moves its encoded postings by `shift`)."""
+        assert self.table is not None
         return list(map(self.table.__getitem__, ids))
 
     def bitmap(self, bm: BitMap) -> BitMap:
@@ -152,13 +151,6 @@ def _remap(raw: bytes | memoryview, mapper: _Mapper) -> list[int] | BitMap:
         ids.frombytes(raw[1:])
         return mapper.small(ids)
     return mapper.bitmap(postings.decode(raw))
-
-
-def _union_encoded(parts: list[list[int] | BitMap]) -> Posting:
-    if all(isinstance(p, list) for p in parts):
-        docs = parts[0] if len(parts) == 1 else sorted(d for p in parts for d in p)
-        return postings.one_or_encoded(docs)
-    return postings.one_or_encoded(BitMap.union(*(p if isinstance(p, BitMap) else BitMap(p) for p in parts)))
 
 
 Batch = tuple[Sequence[bytes], list[Posting]]  # terms in order, and their postings
@@ -220,7 +212,8 @@ def _reencoded(posts: list[Posting], mapper: _Mapper) -> list[Posting]:
         return [p + shift if type(p) is int else _shifted(p, shift) for p in posts]
     table = mapper.table
     assert table is not None
-    return [table[p] if type(p) is int else _union_encoded([_remap(p, mapper)]) for p in posts]
+    # A table maps ascending ids to ascending ids, so a remapped list stays sorted.
+    return [table[p] if type(p) is int else postings.one_or_encoded(_remap(p, mapper)) for p in posts]
 
 
 def _shifted(raw: bytes | memoryview, shift: int) -> bytes:
