@@ -12,7 +12,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import accumulate
+from itertools import accumulate, pairwise
 from pathlib import Path
 
 from pyroaring import BitMap
@@ -344,12 +344,5 @@ class _RowBlock:
 
 
 def _split_rows(block: bytes) -> list[bytes]:
-    count = int.from_bytes(block[:4], "little")
-    lengths = array("I")
-    lengths.frombytes(block[4:4 + 4 * count])
-    pos = 4 + 4 * count
-    rows = []
-    for n in lengths:
-        rows.append(block[pos:pos + n])
-        pos += n
-    return rows
+    offsets = _RowBlock(block).offsets
+    return [block[a:b] for a, b in pairwise(offsets)]
