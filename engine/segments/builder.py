@@ -147,7 +147,7 @@ def _write_dict(writer: SegmentFileWriter, lists: dict[str, list[int]] | dict[by
     docs = list(map(lists.__getitem__, keys))
     if max(map(len, docs)) == 1:  # every term held by one doc (ids): its posting is that doc's id
         posts: list[termdict.Posting] = list(map(itemgetter(0), docs))
-    else:
+    else:  # postings.one_or_encoded, inlined: a call per term is the builder's hot loop
         encode = postings.encode_sorted
         posts = [d[0] if len(d) == 1 else encode(d) for d in docs]
     meta = termdict.write_batches(writer.add, [(terms, posts)], filters=filters)

@@ -116,18 +116,11 @@ def _grouped(docs: list[int], values: list[object]) -> FieldValues:
                     held.append(doc)
     vals: dict[str, list[int]] = {}
     get = vals.get
-    if len(set(docs)) == len(docs):  # no arrays: a doc holds one value of the field
-        for doc, text in zip(docs, texts, strict=True):
-            held = get(text)
-            if held is None:
-                vals[text] = [doc]
-            else:
-                held.append(doc)
-        return FieldValues(docs, vals, nums)
     for doc, text in zip(docs, texts, strict=True):
         held = get(text)
         if held is None:
             vals[text] = [doc]
-        elif held[-1] != doc:
+        elif held[-1] != doc:  # an array may hold one text twice
             held.append(doc)
-    return FieldValues(list(dict.fromkeys(docs)), vals, nums)
+    # Arrays repeat a doc in `docs`.
+    return FieldValues(docs if len(set(docs)) == len(docs) else list(dict.fromkeys(docs)), vals, nums)
