@@ -24,13 +24,13 @@ import orjson
 from ..gcpause import paused_gc
 from ..tokens import tokenize
 from . import columns as columns_
-from . import postings, termdict
+from . import postings, rowblock, termdict
 from .columns import FieldValues
 from .format import SegmentFileWriter
 from .numkeys import number_key
+from .rowblock import ROWS_PER_BLOCK
 from .rows import Rows
 
-ROWS_PER_BLOCK = 512
 # A token held by at least max(GRAM_MIN_DOCS, docs / GRAM_DOCS_DIVISOR) documents is "common" and gets
 # grams. Lower means more phrases answered from the index, at the cost of a larger gram dictionary.
 GRAM_MIN_DOCS = 32
@@ -58,7 +58,7 @@ def _write(writer: SegmentFileWriter, rows: Rows, order: list[int]) -> dict[str,
     loads = orjson.loads
     for block_start in range(0, len(order), ROWS_PER_BLOCK):
         raws = [rows.raw(i) for i in order[block_start:block_start + ROWS_PER_BLOCK]]
-        block = encode_row_block(raws)
+        block = rowblock.encode(raws)
         end = block_start + len(raws) - 1
         row_blocks.append([writer.add(block, rows=True), times[block_start], times[end], block_start])
         columns_.add_rows(columns, block_start, map(loads, raws))
@@ -69,11 +69,6 @@ def _write(writer: SegmentFileWriter, rows: Rows, order: list[int]) -> dict[str,
     for name in sorted(fields):
         meta["fields"][name] = _write_field(writer, fields.pop(name), common_docs)
     return meta
-
-
-def encode_row_block(raws: list[bytes]) -> bytes:
-    """A row block before compression: count u32 | length u32{count} | the JSON of each row."""
-    return b"".join((len(raws).to_bytes(4, "little"), array("I", map(len, raws)).tobytes(), *raws))
 
 
 def _write_field(writer: SegmentFileWriter, f: FieldValues, common_docs: int) -> dict[str, Any]:

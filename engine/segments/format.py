@@ -13,7 +13,7 @@ The meta (written by engine/segments/builder.py, read by engine/segments/reader.
 
     docs, min_ts, max_ts, min_seq, max_seq
     row_blocks: [[handle, min_ts, max_ts, first_doc], ...]   in doc-id order; a row block holds the docs from
-               its first_doc to the next block's: count u32 | length u32{count} | JSON bytes
+               its first_doc to the next block's (engine/segments/rowblock.py)
     times: handle of the doc-id-ordered time column, seqs: of the ingest sequence column; each column is
            i64{docs} holding the first value, then the difference of each value from the one before
            (sorted times give small differences, which compress to a fraction of the raw values)

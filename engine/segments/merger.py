@@ -23,10 +23,10 @@ from typing import Any
 from pyroaring import BitMap
 
 from ..gcpause import paused_gc
-from . import postings, termdict
-from .builder import ROWS_PER_BLOCK, encode_row_block
+from . import postings, rowblock, termdict
 from .format import SegmentFileWriter
 from .reader import SegmentReader
+from .rowblock import ROWS_PER_BLOCK
 from .termdict import Posting
 
 Run = tuple[int, int, int]  # (first local doc, end local doc, first output doc)
@@ -81,7 +81,7 @@ def _copy_rows(writer: SegmentFileWriter, readers: list[SegmentReader], runs: li
         nonlocal pending
         if pending:
             end = pending_first + len(pending) - 1
-            handle = writer.add(encode_row_block(pending), rows=True)
+            handle = writer.add(rowblock.encode(pending), rows=True)
             blocks.append([handle, times[pending_first], times[end], pending_first])
             pending = []
 

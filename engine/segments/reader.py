@@ -12,7 +12,6 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import accumulate, pairwise
 from pathlib import Path
 
 from pyroaring import BitMap
@@ -21,6 +20,7 @@ from ..errors import CorruptionError
 from . import blockfilter, postings
 from .format import SegmentFile, decode_column
 from .numkeys import number_key
+from .rowblock import RowBlock
 from .termdict import TermBlock, TermDict
 
 # Decompressed blocks kept per segment. A term block is ~16 KiB and a row block ~150 KiB before compression.
@@ -234,7 +234,7 @@ class SegmentReader:
         times, seqs = self.times, self.seqs
         doc = 0
         for handle, _, _, _ in self._meta["row_blocks"]:
-            for raw in _split_rows(self._file.read(handle)):
+            for raw in RowBlock(self._file.read(handle)).rows():
                 yield times[doc], seqs[doc], raw
                 doc += 1
 
@@ -254,11 +254,11 @@ class SegmentReader:
         return self._file.read_compressed(handle)
 
     def rows_of_block(self, i: int) -> list[bytes]:
-        return _split_rows(self._file.read(self._meta["row_blocks"][i][0]))
+        return RowBlock(self._file.read(self._meta["row_blocks"][i][0])).rows()
 
     # ---- internals -----------------------------------------------------------------------------------
-    def _row_block(self, i: int) -> _RowBlock:
-        return self._blocks.get(("rows", i), lambda: _RowBlock(self._file.read(self._meta["row_blocks"][i][0])))
+    def _row_block(self, i: int) -> RowBlock:
+        return self._blocks.get(("rows", i), lambda: RowBlock(self._file.read(self._meta["row_blocks"][i][0])))
 
     def _dict(self, field: str, kind: str) -> TermDict | None:
         key = (field, kind)
@@ -328,21 +328,3 @@ class _TermBlockLoader:
                 f"{self._file.path}: {self._key[0]!r} has {len(self._handles)} value blocks but "
                 f"{len(filters)} block filters", path=str(self._file.path), offset=self._filters[0])
         return filters
-
-
-class _RowBlock:
-    """A cached row block: its bytes and row offsets, no list of rows (TermBlock in termdict.py says why)."""
-
-    __slots__ = ("data", "offsets")
-
-    def __init__(self, data: bytes) -> None:
-        count = int.from_bytes(data[:4], "little")
-        lengths = array("I")
-        lengths.frombytes(data[4:4 + 4 * count])
-        self.data = data
-        self.offsets = tuple(accumulate(lengths, initial=4 + 4 * count))  # row i: offsets[i]:offsets[i + 1]
-
-
-def _split_rows(block: bytes) -> list[bytes]:
-    offsets = _RowBlock(block).offsets
-    return [block[a:b] for a, b in pairwise(offsets)]
