@@ -1,11 +1,14 @@
 """The memtable: logs appended since the last segment, searchable as soon as `append` returns.
 
 Rows are kept as appended (time, seq, original JSON). The in-memory inverted index is built a field at a
-time: a search that uses a field first parses the rows not yet parsed into per-field columns of values, then
-indexes that field's pending values. Ingest without searches pays only for the WAL; while searches come in,
-the engine parses each group of rows as it appends it and indexes the fields searched lately (`publish`),
-so a search rarely waits for indexing, and fields nobody searches (ids, mostly) are never indexed. The
-index answers the same questions as a segment (the Source protocol of engine/search.py), except
+time: a search that uses a field first parses the rows not yet parsed into per-field columns (which docs
+have the field; the values too for the fields searched lately), then indexes that field's pending values,
+reading them from the rows again if its column did not gather them. Ingest without searches pays only for
+the WAL; while searches come in, the engine parses each group of rows as it appends it and indexes the
+fields searched lately (`publish`), so a search rarely waits for indexing, and fields nobody searches (ids,
+mostly) are never indexed. Postings are arrays and the tokens of a text one str, not lists and tuples,
+whose items the cyclic GC walks at every young collection under ingest (engine/fieldindex.py). The index
+answers the same questions as a segment (the Source protocol of engine/search.py), except
 common-word grams: a phrase is matched on the field's distinct texts that hold its rarest token.
 
 Only the engine's commit leader appends; searches read a prefix of the rows (`visible` at snapshot
@@ -17,8 +20,10 @@ from __future__ import annotations
 
 import threading
 import time
+from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import chain
 
 import orjson
 from pyroaring import BitMap
@@ -26,7 +31,6 @@ from pyroaring import BitMap
 from .documents import flatten
 from .fieldindex import Docs, FieldPostings, add_doc, add_value
 from .gcpause import paused_gc
-from .predicate import holds_phrase
 from .segments.numkeys import number_key
 from .tokens import tokenize
 
@@ -40,15 +44,18 @@ INDEX_CHUNK = 256
 
 
 class _Column:
-    """One field's values parsed from the rows and not yet indexed, in doc order."""
+    """One field of the parsed rows: the docs having it, and its values not yet indexed, in doc order.
+    Only fields being indexed gather values; the values of a field nobody searches (ids, mostly) would be
+    memory for nothing and lists for the GC to walk, so a search that comes for it reads them from the rows
+    again (`Memtable._gather`)."""
 
     __slots__ = ("docs", "first", "indexed", "present", "values")
 
-    def __init__(self, first: int) -> None:
+    def __init__(self, first: int, gather: bool) -> None:
         self.first = first  # the first doc having the field
-        self.present: list[int] = []  # every doc having the field, ascending: `exists` needs no index
-        self.docs: list[int] = []
-        self.values: list[object] = []
+        self.present = array("I")  # every doc having the field, ascending: `exists` needs no index
+        self.docs = array("I")  # the doc of each pending value
+        self.values: list[object] | None = [] if gather else None  # None: not gathered
         self.indexed = 0  # every doc below this that has the field is in the index
 
 
@@ -60,8 +67,9 @@ class Memtable:
         self.wal_generation = wal_generation
         self.searched: dict[str, float] = {} if searched is None else searched
         self.hot_for = hot_for
-        self.times: list[int] = []
-        self.seqs: list[int] = []
+        # Arrays, not lists, here and in the time order: the GC walks a list's items, never an array's.
+        self.times = array("q")
+        self.seqs = array("q")
         self.raws: list[bytes] = []
         self.raw_bytes = 0
         # Bounds of every row added; a snapshot of fewer rows may use them, as they only widen.
@@ -73,10 +81,13 @@ class Memtable:
         self._fields: dict[str, FieldPostings] = {}
         self._parsed = 0  # rows flattened into _columns; set only once all of them are
         self._columns: dict[str, _Column] = {}
-        self._order: list[int] = []  # doc ids sorted by (time, seq), for the first `_ordered` docs
-        self._order_times: list[int] = []  # the time of each doc of `_order`
+        self._order = array("I")  # doc ids sorted by (time, seq), for the first `_ordered` docs
+        self._order_times = array("q")  # the time of each doc of `_order`
         self._ordered = 0
-        self._token_cache: dict[str, tuple[str, ...]] = {}
+        # Text -> its tokens joined by spaces (no token holds one). A str, unlike a tuple of tokens, is not
+        # tracked by the cyclic GC: tuples per distinct text were most of what young collections walked in a
+        # server searching under ingest.
+        self._token_cache: dict[str, str] = {}
         # Field -> token -> the field's distinct texts of two or more tokens holding it (one text, or a
         # list of several), so a phrase is matched on distinct texts (templates repeat) instead of on
         # every candidate log.
@@ -111,10 +122,12 @@ class Memtable:
             for end in range(min(self._parsed + INDEX_CHUNK, size), size + INDEX_CHUNK, INDEX_CHUNK):
                 with self._lock, paused_gc():
                     self._parse_upto(min(end, size))
-                    now = time.monotonic()
+                    hot = self._hot()
                     for name, column in list(self._columns.items()):
-                        if now - self.searched.get(name, float("-inf")) < self.hot_for:
+                        if name in hot:
                             self._index_pending(name, column)
+                        elif column.values is not None:  # not searched lately: stop gathering its values
+                            column.docs, column.values = array("I"), None
                 if between_chunks is not None and end < size:
                     between_chunks()
         self.visible = size
@@ -144,36 +157,62 @@ class Memtable:
                 self._parse_upto(size)
         return self._columns
 
+    def _hot(self) -> set[str]:
+        """The fields searched within `hot_for` seconds."""
+        now = time.monotonic()
+        return {name for name, when in list(self.searched.items()) if now - when < self.hot_for}
+
     def _parse_upto(self, size: int) -> None:
         # Requires: self._lock held.
         columns = self._columns
         loads = orjson.loads
+        hot = self._hot()
         for doc in range(self._parsed, size):
             for name, value in flatten(loads(self.raws[doc])):
                 if name == "timestamp":
                     continue  # the time column holds it
                 column = columns.get(name)
                 if column is None:
-                    column = columns[name] = _Column(doc)
-                if not column.present or column.present[-1] != doc:  # not another value of the same array
-                    column.present.append(doc)
-                column.docs.append(doc)
-                column.values.append(value)
+                    column = columns[name] = _Column(doc, name in hot)
+                present = column.present
+                if not present or present[-1] != doc:  # not another value of the same array
+                    present.append(doc)
+                values = column.values
+                if values is not None:
+                    column.docs.append(doc)
+                    values.append(value)
         if size > self._parsed:
             self._parsed = size
 
+    def _gather(self, name: str, column: _Column) -> None:
+        """Read the values of a column that did not gather them from the rows not indexed yet."""
+        # Requires: self._lock held.
+        docs, values = array("I"), []
+        loads, raws, present = orjson.loads, self.raws, column.present
+        for doc in present[bisect_left(present, column.indexed):]:
+            for key, value in flatten(loads(raws[doc])):
+                if key == name:
+                    docs.append(doc)
+                    values.append(value)
+        column.docs, column.values = docs, values
+
     def _index_pending(self, name: str, column: _Column) -> None:
         # Requires: self._lock held. Indexes the column's pending values: then every parsed row is indexed.
+        if column.values is None:
+            self._gather(name, column)
         fields = self._fields
         token_cache = self._token_cache
         by_token = self._texts_by_token.get(name)
         for doc, value in zip(column.docs, column.values, strict=True):
             f, text = add_value(fields, doc, name, value)
-            tokens = token_cache.get(text)
-            if tokens is None:
-                # A tuple of strings is untracked by the cyclic GC once it survives a collection;
-                # a list per distinct text was most of what full collections scanned.
-                tokens = token_cache[text] = tuple(tokenize(text))
+            joined = token_cache.get(text)
+            if joined is None:
+                tokens = tokenize(text)
+                token_cache[text] = " ".join(tokens)
+            elif " " in joined:
+                tokens = joined.split(" ")
+            else:
+                tokens = (joined,) if joined else ()
             toks = f.toks
             for token in tokens:
                 add_doc(toks, token, doc)
@@ -190,11 +229,11 @@ class Memtable:
                             by_token[token] = [texts, text]
                     elif texts[-1] is not text:
                         texts.append(text)
-        column.docs = []
+        column.docs = array("I")
         column.values = []
         column.indexed = self._parsed
 
-    def _ordering(self, size: int) -> tuple[list[int], list[int]]:
+    def _ordering(self, size: int) -> tuple[array, array]:
         """Doc ids sorted by (time, seq), and their times. Seqs grow with doc ids, so a stable sort by
         time alone gives (time, seq) order. Only the rows added since the last call are sorted; the
         order so far and theirs are two sorted runs, which Timsort merges in linear time: under ingest,
@@ -204,9 +243,9 @@ class Memtable:
                 times = self.times
                 order = sorted(range(self._ordered, size), key=times.__getitem__)
                 if self._order:
-                    order = sorted(self._order + order, key=times.__getitem__)
-                self._order = order
-                self._order_times = [times[d] for d in order]
+                    order = sorted(chain(self._order, order), key=times.__getitem__)
+                self._order = array("I", order)
+                self._order_times = array("q", map(times.__getitem__, order))
                 self._ordered = size
             return self._order, self._order_times
 
@@ -239,7 +278,7 @@ class MemtableView:
         m._index_field(name, self.doc_count)
         return m._fields.get(name)
 
-    def _postings(self, docs: Docs | None) -> BitMap:
+    def _postings(self, docs: Docs | range | None) -> BitMap:
         if docs is None:
             return _EMPTY
         if type(docs) is int:
@@ -288,8 +327,8 @@ class MemtableView:
         held = [by_token.get(t, ()) for t in set(tokens)]
         texts = min(([t] if type(t) is str else t for t in held), key=len)
         token_cache = self._m._token_cache
-        wanted = tuple(tokens)
-        parts = [self._postings(f.vals[text]) for text in set(texts) if holds_phrase(token_cache[text], wanted)]
+        wanted = " " + " ".join(tokens) + " "  # consecutive tokens, as spaces bound every token
+        parts = [self._postings(f.vals[text]) for text in set(texts) if wanted in " " + token_cache[text] + " "]
         return BitMap.union(*parts) if parts else _EMPTY
 
     def token_range(self, field: str, low: str, high: str | None) -> Iterator[tuple[str, BitMap]]:
@@ -352,7 +391,7 @@ class MemtableView:
         if not self.doc_count or seqs[self.doc_count - 1] <= last_seq:
             return None
         # Rows are added in sequence order, so the stored ones are a prefix.
-        return self._postings(list(range(bisect_right(seqs, last_seq, 0, self.doc_count))))
+        return self._postings(range(bisect_right(seqs, last_seq, 0, self.doc_count)))
 
     def _key(self, doc: int) -> tuple[int, int, int]:
         return (self._m.times[doc], self._m.seqs[doc], doc)

@@ -72,8 +72,8 @@ def test_time_order_grown_batch_by_batch_equals_a_full_sort(batches):
         view = memtable.view()
         order, order_times = memtable._ordering(view.doc_count)
         want = sorted(range(seq), key=lambda d: (memtable.times[d], memtable.seqs[d]))
-        assert order == want
-        assert order_times == [memtable.times[d] for d in want]
+        assert list(order) == want
+        assert list(order_times) == [memtable.times[d] for d in want]
         assert list(view.time_range(5, 10)) == [d for d in range(seq) if 5 <= memtable.times[d] <= 10]
 
 
@@ -106,6 +106,7 @@ def test_publish_indexes_only_the_fields_searched_lately_and_the_rest_on_first_u
     memtable.publish(index=True)  # message is hot now: indexed here, by the appender
     assert memtable._columns["message"].indexed == 40
     assert "traceId" not in memtable._fields and memtable._columns["traceId"].indexed == 0
+    assert memtable._columns["traceId"].values is None  # a cold field gathers no values
     second = memtable.view()
     assert list(second.phrase("message", ["connect", "2"])) == [i for i in range(40) if i % 3 == 2]
     assert list(second.value("traceId", "t-33")) == [33]  # a cold field, indexed on first use
@@ -113,3 +114,22 @@ def test_publish_indexes_only_the_fields_searched_lately_and_the_rest_on_first_u
     assert sorted(second.field_names()) == ["level", "message", "traceId"]
     assert list(second.exists("level")) == list(range(40))
     assert "level" not in memtable._fields  # counting a field's logs does not index it
+
+
+def test_a_field_no_longer_searched_stops_gathering_and_is_read_again_from_the_rows():
+    raws = [orjson.dumps({"level": ["error", "warn"] if i % 5 == 0 else "info", "n": i}) for i in range(30)]
+    searched = {"level": time.monotonic()}
+    memtable = Memtable(1, searched, hot_for=60.0)
+    memtable.add(0, [(i, raw) for i, raw in enumerate(raws[:10])])
+    memtable.publish(index=True)
+    assert memtable._columns["level"].indexed == 10 and memtable._columns["n"].values is None
+    searched["level"] -= 120  # not searched for two minutes
+    memtable.add(10, [(i, raw) for i, raw in enumerate(raws[10:], 10)])
+    memtable.publish(index=True)
+    level = memtable._columns["level"]
+    assert level.indexed == 10 and level.values is None
+    view = memtable.view()
+    assert list(view.token("level", "warn")) == [0, 5, 10, 15, 20, 25]  # arrays: two values of one doc
+    assert list(view.value("level", "info")) == [i for i in range(30) if i % 5]
+    assert list(view.numeric("n", 12, 14, True, False)) == [12, 13]
+    assert level.indexed == 30 and level.values == []  # searched again: gathering again
