@@ -7,6 +7,13 @@ only blocks cut by a run boundary are decompressed and re-blocked.
 
 Grams stay exact: an output token is common (its grams complete) when, in every input, it was common or
 absent, and only grams made of such tokens are kept.
+
+A token posting that refers to a value (postings.py, tag 2) needs no remapping: the inputs holding the token
+are those holding the value, so the value's merged posting is the token's. Where inputs disagree (some hold
+the token through other values too), the token's docs are the value's merged docs and the other inputs'
+docs of the token, or else each reference is resolved in its input (_TokenRefs). Values are merged before
+tokens, so that any token whose merged posting equals that of a value of several docs holding it can refer
+to the value.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import Any
 from pyroaring import BitMap
 
 from ..gcpause import paused_gc
+from ..tokens import tokenize
 from . import postings, rowblock, termdict
 from .format import SegmentFileWriter
 from .reader import SegmentReader
@@ -145,21 +153,67 @@ class _Mapper:
         return BitMap.union(*parts) if parts else BitMap()
 
 
-def _remap(raw: bytes | memoryview, mapper: _Mapper) -> list[int] | BitMap:
-    if raw[0] == postings.TAG_SMALL:
+def _remapped(raw: bytes | memoryview, mapper: _Mapper) -> Posting:
+    """An encoded posting (of two or more docs) with output doc ids; a reference stays as it is."""
+    tag = raw[0]
+    if tag == postings.TAG_SMALL:
         ids = array("I")
         ids.frombytes(raw[1:])
-        return mapper.small(ids)
-    return mapper.bitmap(postings.decode(raw))
+        return postings.one_or_encoded(mapper.small(ids))
+    if tag == postings.TAG_REF:
+        return raw
+    return postings.one_or_encoded(mapper.bitmap(postings.decode(raw)))
 
 
 Batch = tuple[Sequence[bytes], list[Posting]]  # terms in order, and their postings
 
 
+class _TokenRefs:
+    """Unites the postings of a token held by several inputs when some refer to a value (postings.py, tag 2).
+
+    `owners`: token -> (a value of several docs holding it, that value's merged posting), from the value
+    dictionary merged before. A token's docs are those of the values holding it, so when the references
+    are to its owner, its merged docs are the owner's merged docs and the other inputs' docs of the token.
+    Otherwise each reference is resolved in its input."""
+
+    def __init__(self, readers: list[SegmentReader], mappers: list[_Mapper], name: str,
+                 owners: dict[bytes, tuple[bytes, bytes]]) -> None:
+        self._readers, self._mappers, self._name, self._owners = readers, mappers, name, owners
+        self._resolved: dict[tuple[int, bytes], Posting] = {}  # the tokens of one value refer to it alike
+
+    def united(self, term: bytes, group: list[Posting], inputs: list[int]) -> Posting:
+        is_ref = [type(p) is not int and p[0] == postings.TAG_REF for p in group]
+        if not any(is_ref):
+            return _united(group)
+        refs = {bytes(p) for p, r in zip(group, is_ref, strict=True) if r}
+        if len(refs) == 1:
+            ref = refs.pop()
+            if all(is_ref):
+                return ref  # every input refers to the same value
+            owner = self._owners.get(term)
+            if owner is not None and owner[0] == ref[1:]:
+                others = [BitMap((p,)) if type(p) is int else postings.decode(p)
+                          for p, r in zip(group, is_ref, strict=True) if not r]
+                return postings.encode(BitMap.union(postings.decode(owner[1]), *others))
+        return _united([self._resolve(i, p) if r else p for i, p, r in zip(inputs, group, is_ref, strict=True)])
+
+    def _resolve(self, i: int, ref: Posting) -> Posting:
+        """A reference of input i as the value's posting in output doc ids."""
+        assert type(ref) is not int
+        key = (i, bytes(ref))
+        posting = self._resolved.get(key)
+        if posting is None:
+            docs = self._readers[i].referenced(self._name, key[1][1:])
+            posting = self._resolved[key] = postings.one_or_encoded(self._mappers[i].bitmap(docs))
+        return posting
+
+
 def _merged_batches(readers: list[SegmentReader], mappers: list[_Mapper], members: list[int], name: str, kind: str,
-                    wanted: frozenset[bytes] = frozenset()) -> Iterator[tuple[Batch, dict[bytes, list[int]]]]:
+                    wanted: frozenset[bytes] = frozenset(), refs: _TokenRefs | None = None,
+                    ) -> Iterator[tuple[Batch, dict[bytes, list[int]]]]:
     """The merged dictionary in term order, a batch at a time, and for the terms of the batch that are in
-    `wanted`, the inputs holding each.
+    `wanted`, the inputs holding each. `refs`: for a token dictionary whose inputs may hold references to
+    values; they stay as they are unless inputs disagree on a token (_TokenRefs).
 
     The hot loop of merging, done a block at a time so that each step is a pass in C over a list: every
     term up to the smallest last term of the inputs' current blocks is final (no later block of any input
@@ -198,7 +252,7 @@ def _merged_batches(readers: list[SegmentReader], mappers: list[_Mapper], member
         terms = [e[0] for e in entries]
         posts = [e[2] for e in entries]
         if len(set(terms)) < len(terms):
-            terms, posts = _union_repeats(terms, posts)
+            terms, posts = _union_repeats(terms, posts, None if refs is None else ([e[1] for e in entries], refs))
         yield (terms, posts), holders
 
 
@@ -213,21 +267,26 @@ def _reencoded(posts: list[Posting], mapper: _Mapper) -> list[Posting]:
     table = mapper.table
     assert table is not None
     # A table maps ascending ids to ascending ids, so a remapped list stays sorted.
-    return [table[p] if type(p) is int else postings.one_or_encoded(_remap(p, mapper)) for p in posts]
+    return [table[p] if type(p) is int else _remapped(p, mapper) for p in posts]
 
 
-def _shifted(raw: bytes | memoryview, shift: int) -> bytes:
-    """An encoded posting with every doc id moved by `shift`."""
-    if raw[0] == postings.TAG_SMALL:
+def _shifted(raw: bytes | memoryview, shift: int) -> bytes | memoryview:
+    """An encoded posting with every doc id moved by `shift`; a reference stays as it is."""
+    tag = raw[0]
+    if tag == postings.TAG_SMALL:
         ids = array("I")
         ids.frombytes(raw[1:])
         return postings.SMALL_TAG + array("I", [d + shift for d in ids]).tobytes()
+    if tag == postings.TAG_REF:
+        return raw
     return postings.encode(postings.decode(raw).shift(shift))
 
 
-def _union_repeats(terms: Sequence[bytes], posts: list[Posting]) -> Batch:
+def _union_repeats(terms: Sequence[bytes], posts: list[Posting],
+                   refs: tuple[list[int], _TokenRefs] | None = None) -> Batch:
     """Sorted terms with repeats (one per input holding the term) made unique, postings united. The repeats
-    are found in C; the Python loop runs per repeated term, and the stretches between are copied whole."""
+    are found in C; the Python loop runs per repeated term, and the stretches between are copied whole.
+    `refs`: when postings may refer to values, the input of each posting and what unites such postings."""
     repeats = list(compress(range(1, len(terms)), map(eq, terms[1:], terms)))  # i: terms[i] == terms[i - 1]
     out_terms: list[bytes] = []
     out_posts: list[Posting] = []
@@ -242,7 +301,10 @@ def _union_repeats(terms: Sequence[bytes], posts: list[Posting]) -> Batch:
             r += 1
         out_terms += terms[done:j + 1]
         out_posts += posts[done:j]
-        out_posts.append(_united(posts[j:k]))
+        if refs is None:
+            out_posts.append(_united(posts[j:k]))
+        else:
+            out_posts.append(refs[1].united(terms[j], posts[j:k], refs[0][j:k]))
         done = k
     out_terms += terms[done:]
     out_posts += posts[done:]
@@ -266,32 +328,59 @@ def _united(posts: list[Posting]) -> bytes:
 def _merge_field(writer: SegmentFileWriter, readers: list[SegmentReader], mappers: list[_Mapper],
                  name: str) -> dict[str, Any]:
     members = [i for i, r in enumerate(readers) if r.has_field(name)]
+
+    def merged(kind: str) -> Iterator[Batch]:
+        return (batch for batch, _ in _merged_batches(readers, mappers, members, name, kind))
+
+    # Token -> (the first value of several docs holding it, that value's merged posting), gathered while
+    # the values are merged, before the tokens.
+    owners: dict[bytes, tuple[bytes, bytes]] = {}
+
+    def values() -> Iterator[Batch]:
+        for terms, posts in merged("val"):
+            for j in [j for j, p in enumerate(posts) if type(p) is not int]:
+                for token in tokenize(terms[j].decode()):
+                    key = token.encode()
+                    if key not in owners:
+                        owners[key] = (terms[j], bytes(posts[j]))  # a copy: not the input's block
+            yield terms, posts
+
+    inputs_refer = any(readers[i].token_refs(name) for i in members)
+    token_refs = _TokenRefs(readers, mappers, name, owners) if inputs_refer else None
+    referring = [inputs_refer]  # whether the output's token dictionary may hold references
     common_in = {i: {t.encode() for t in readers[i].common_tokens(name)} for i in members}
     maybe_common = frozenset().union(*common_in.values())
     common: list[str] = []
 
     def tokens() -> Iterator[Batch]:
-        for batch, holders in _merged_batches(readers, mappers, members, name, "tok", maybe_common):
+        for batch, holders in _merged_batches(readers, mappers, members, name, "tok", maybe_common, token_refs):
             # Inputs without the token are vacuously complete for it.
             common.extend(t.decode() for t, inputs in holders.items() if all(t in common_in[i] for i in inputs))
+            terms, posts = batch
+            for j in compress(range(len(terms)), map(owners.__contains__, terms)):
+                p = posts[j]
+                if type(p) is not int and p[0] != postings.TAG_REF:
+                    text, value_posting = owners[terms[j]]
+                    if p == value_posting:  # the token stands in that value only
+                        posts[j] = postings.ref(text)
+                        referring[0] = True
             yield batch
 
     exists = BitMap.union(*(mappers[i].bitmap(readers[i].exists(name)) for i in members))
     out: dict[str, Any] = {"docs": len(exists), "exists": writer.add(postings.encode(exists))}
+    out["val"] = termdict.write_batches(writer.add, values(), filters=True) or {"first": [], "blocks": []}
     out["tok"] = termdict.write_batches(writer.add, tokens()) or {"first": [], "blocks": []}
+    if referring[0]:
+        out["tok"]["refs"] = True
     common.sort()  # str order is code point order, the order of the UTF-8 terms
     common_set = set(common)
     out["common"] = common
-
-    def merged(kind: str) -> Iterator[Batch]:
-        return (batch for batch, _ in _merged_batches(readers, mappers, members, name, kind))
 
     def grams() -> Iterator[Batch]:
         for terms, posts in merged("gram"):
             keep = [j for j, t in enumerate(terms) if all(tok in common_set for tok in t.decode().split(" "))]
             yield [terms[j] for j in keep], [posts[j] for j in keep]
 
-    out["val"] = termdict.write_batches(writer.add, merged("val"), filters=True) or {"first": [], "blocks": []}
     out["num"] = termdict.write_batches(writer.add, merged("num"))
     out["gram"] = termdict.write_batches(writer.add, grams())
     return out

@@ -6,9 +6,13 @@ Format (little-endian):
       tag 0 (small):   data = doc_id u32{n}, n = (len(posting) - 1) / 4, ascending; used for n <= 8,
                        where a roaring header would outweigh the ids
       tag 1 (roaring): data = pyroaring's portable serialization of a BitMap
+      tag 2 (ref):     data = UTF-8 text of a value of the same field, whose posting in the field's value
+                       dictionary is this posting too; in token dictionaries only, from segment format 3
+                       on (a token that stands in one value of several docs: `server-1234`'s `1234`)
 
 Tags are written to disk; never renumber, only add. A term block stores a posting of one doc as just
 its id (engine/segments/termdict.py): `one_or_encoded` gives that id as an int, other postings encoded.
+A reference is resolved by the dictionary that holds it (termdict.TermDict), not by `decode`.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from pyroaring import BitMap
 
 TAG_SMALL = 0
 TAG_ROARING = 1
+TAG_REF = 2
 SMALL_MAX = 8
 SMALL_TAG = bytes((TAG_SMALL,))
+REF_TAG = bytes((TAG_REF,))
 
 
 def encode(docs: BitMap) -> bytes:
@@ -47,6 +53,11 @@ def one_or_encoded(docs: BitMap | list[int]) -> int | bytes:
     return encode(docs) if isinstance(docs, BitMap) else encode_sorted(docs)
 
 
+def ref(text: bytes) -> bytes:
+    """A posting that is the posting of value `text` (UTF-8) in the same field's value dictionary."""
+    return REF_TAG + text
+
+
 def decode(data: bytes | memoryview) -> BitMap:
     tag = data[0]
     if tag == TAG_SMALL:
@@ -55,4 +66,6 @@ def decode(data: bytes | memoryview) -> BitMap:
         return BitMap(ids)
     if tag == TAG_ROARING:
         return BitMap.deserialize(bytes(data[1:]))
+    if tag == TAG_REF:
+        raise ValueError("a reference posting is resolved by its dictionary, not decoded")
     raise ValueError(f"unknown posting tag {tag}")

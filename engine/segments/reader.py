@@ -247,6 +247,18 @@ class SegmentReader:
     def common_tokens(self, field: str) -> list[str]:
         return self._fields[field]["common"]
 
+    def token_refs(self, field: str) -> bool:
+        """Whether the token dictionary of `field` holds references to values (postings.py, tag 2)."""
+        return bool(self._fields[field]["tok"].get("refs"))
+
+    def referenced(self, field: str, text: bytes) -> BitMap:
+        """The docs of the value `text` (UTF-8) that a token posting of `field` refers to."""
+        values = self._dict(field, "val")
+        if values is None:
+            raise CorruptionError(f"{self.path}: a token of {field!r} refers to a value, and the field has none",
+                                  path=str(self.path))
+        return _ValueRefs(values, self.path, field)(text)
+
     def row_blocks(self) -> list[list]:
         return self._meta["row_blocks"]
 
@@ -270,8 +282,10 @@ class SegmentReader:
             d = None
         else:
             loader = _TermBlockLoader(self._blocks, self._file, (field, kind), spec)
+            values = self._dict(field, "val") if kind == "tok" and self.version >= 3 else None
             d = TermDict([t.encode("latin-1") for t in spec["first"]], loader, loader.uncached,
-                         loader.filters if "filters" in spec else None)
+                         loader.filters if "filters" in spec else None,
+                         _ValueRefs(values, self.path, field) if values is not None else None)
         self._dicts[key] = d
         return d
 
@@ -328,3 +342,20 @@ class _TermBlockLoader:
                 f"{self._file.path}: {self._key[0]!r} has {len(self._handles)} value blocks but "
                 f"{len(filters)} block filters", path=str(self._file.path), offset=self._filters[0])
         return filters
+
+
+class _ValueRefs:
+    """Resolves a token posting that refers to a value (postings.py, tag 2) in the field's value dictionary.
+    Holds that dictionary, not the reader (see _TermBlockLoader)."""
+
+    __slots__ = ("_field", "_path", "_values")
+
+    def __init__(self, values: TermDict, path: Path, field: str) -> None:
+        self._values, self._path, self._field = values, path, field
+
+    def __call__(self, text: bytes) -> BitMap:
+        docs = self._values.get(text)
+        if docs is None:
+            raise CorruptionError(f"{self._path}: a token of {self._field!r} refers to the value {text!r}, "
+                                  "which the field does not hold", path=str(self._path))
+        return docs

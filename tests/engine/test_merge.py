@@ -8,6 +8,7 @@ import orjson
 import pytest
 from pyroaring import BitMap
 
+from engine.errors import CorruptionError
 from engine.segments import termdict
 from engine.segments.builder import build_segment
 from engine.segments.merger import merge
@@ -57,7 +58,7 @@ def test_version_1_segments_are_read_and_merged(tmp_path):
     merge(tmp_path / "merged.sst", [*v1, SegmentReader(tmp_path / "v2.sst", 2)])
     build_segment(tmp_path / "built.sst", Rows.pack([r for p in parts for r in p]))
     merged = SegmentReader(tmp_path / "merged.sst", 10)
-    assert merged.version == 2
+    assert merged.version == 3
     assert_same_answers(merged, SegmentReader(tmp_path / "built.sst", 11))
     # The same merge of version 2 inputs writes the same file: nothing of version 1 is carried over.
     for s in range(2):
@@ -67,10 +68,46 @@ def test_version_1_segments_are_read_and_merged(tmp_path):
     assert (tmp_path / "merged.sst").read_bytes() == (tmp_path / "merged-v2.sst").read_bytes()
 
 
-def assert_same_answers(merged: SegmentReader, built: SegmentReader) -> None:
+# Hosts per input, and rows whose host is "web-4" instead. The tokens of host values stand in one value in
+# some inputs and in several in others, so that merging the merges meets each case of token postings that
+# refer to values: the same reference on both sides ("3"), a reference to the token's first value of several
+# docs beside a posting ("db") or a one-doc id ("4"), and a reference to another value ("2").
+HOSTS = [["web-1", "web-2"], ["web-1", "db-1", "web-3"], ["web-1", "web-3"], ["db-1", "db-2", "web-2"]]
+WEB_4 = [{5, 9}, set(), set(), {7}]
+
+
+def test_tokens_that_refer_to_values_merge_like_any_posting(tmp_path):
+    parts = []
+    for s, hosts in enumerate(HOSTS):
+        r = random.Random(s)
+        rows = make_rows(300, s, s * 1000, s * 7000, 15)
+        parts.append([(ts, seq, raw[:-1] + f',"host":"{"web-4" if i in WEB_4[s] else r.choice(hosts)}"}}'.encode())
+                      for i, (ts, seq, raw) in enumerate(rows)])
+    inputs = []
+    for s, rows in enumerate(parts):
+        build_segment(tmp_path / f"in{s}.sst", Rows.pack(rows))
+        inputs.append(SegmentReader(tmp_path / f"in{s}.sst", s))
+    merge(tmp_path / "a.sst", inputs[:2])
+    merge(tmp_path / "b.sst", inputs[2:])
+    tier1 = [SegmentReader(tmp_path / "a.sst", 10), SegmentReader(tmp_path / "b.sst", 11)]
+    assert all(r.token_refs("host") for r in tier1)
+    merge(tmp_path / "merged.sst", tier1)
+    build_segment(tmp_path / "built.sst", Rows.pack([r for p in parts for r in p]))
+    merged, built = SegmentReader(tmp_path / "merged.sst", 12), SegmentReader(tmp_path / "built.sst", 13)
+    assert_same_answers(merged, built, ("level", "message", "n", "id", "host"))
+    hosts = [orjson.loads(raw)["host"] for raw in built.fetch(range(built.doc_count))]
+    for token in ("1", "2", "3", "4", "web", "db"):
+        assert merged.token("host", token) == BitMap(d for d, h in enumerate(hosts) if token in h.split("-"))
+    assert [t for t, _ in merged.token_range("host", "1", "5")] == ["1", "2", "3", "4"]
+    with pytest.raises(CorruptionError, match="web-9"):  # a reference to a value the field lacks
+        merged.referenced("host", b"web-9")
+
+
+def assert_same_answers(merged: SegmentReader, built: SegmentReader,
+                        fields: tuple[str, ...] = ("level", "message", "n", "id")) -> None:
     assert list(merged.iter_rows()) == list(built.iter_rows())
     assert merged.fetch(range(merged.doc_count)) == built.fetch(range(built.doc_count))
-    for field in ("level", "message", "n", "id"):
+    for field in fields:
         assert [t for t, _ in merged.tokens(field)] == [t for t, _ in built.tokens(field)]
         for token, thunk in built.tokens(field):
             assert merged.token(field, token) == thunk(), (field, token)

@@ -2,6 +2,7 @@
 
 from itertools import pairwise
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyroaring import BitMap
@@ -42,3 +43,21 @@ def test_blocks_read_back_every_term_and_posting(lists, block_bytes, batches):
         assert d.get(term) == BitMap(lists[term])
     assert [(t, bm) for t, bm in d.scan()] == [(t, BitMap(lists[t])) for t in terms]
     assert d.get(terms[-1] + b"\xff") is None
+
+
+def test_a_posting_that_refers_to_a_value_is_resolved_by_its_dictionary():
+    values = {b"server-1": BitMap([3, 9, 12]), b"server-2": BitMap([4, 5])}
+    terms = [b"1", b"2", b"server"]
+    posts = [postings.ref(b"server-1"), postings.ref(b"server-2"), postings.encode(BitMap([3, 4, 5, 9, 12]))]
+    sections: list[bytes] = []
+    meta = termdict.write_batches(lambda data: [sections.append(data) or len(sections) - 1, len(data), 0],
+                                  [(terms, posts)])
+    assert meta is not None
+    blocks = [termdict.TermBlock(sections[h[0]]) for h in meta["blocks"]]
+    first = [t.encode("latin-1") for t in meta["first"]]
+    d = termdict.TermDict(first, blocks.__getitem__, resolve=values.__getitem__)
+    assert d.get(b"1") == BitMap([3, 9, 12]) and d.get(b"2") == BitMap([4, 5])
+    assert [(t, list(bm)) for t, bm in d.scan(b"1", b"3")] == [(b"1", [3, 9, 12]), (b"2", [4, 5])]
+    assert [thunk() for _, thunk in d.terms()] == [values[b"server-1"], values[b"server-2"], BitMap([3, 4, 5, 9, 12])]
+    with pytest.raises(ValueError, match="reference"):
+        termdict.TermDict(first, blocks.__getitem__).get(b"1")
