@@ -22,6 +22,7 @@ import heapq
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
+from hashlib import blake2b
 from itertools import chain, compress, repeat
 from operator import eq
 from pathlib import Path
@@ -38,6 +39,9 @@ from .rowblock import ROWS_PER_BLOCK
 from .termdict import Posting
 
 Run = tuple[int, int, int]  # (first local doc, end local doc, first output doc)
+# A posting of at least this many bytes that equals one written before it in the field is stored as a copy
+# of it (postings.py, tag 3), which costs 2 bytes and the term's.
+COPY_MIN_BYTES = 64
 # The bitmaps of inputs mapping onto more runs than this are remapped doc by doc, not a run at a time.
 _MAX_SHIFT_RUNS = 64
 
@@ -203,9 +207,31 @@ class _TokenRefs:
         key = (i, bytes(ref))
         posting = self._resolved.get(key)
         if posting is None:
-            docs = self._readers[i].referenced(self._name, key[1][1:])
+            docs = self._readers[i].referenced(self._name, "tok", key[1])
             posting = self._resolved[key] = postings.one_or_encoded(self._mappers[i].bitmap(docs))
         return posting
+
+
+class _Copies:
+    """Makes each long posting of a field that equals one written before it (dictionaries in the order of
+    postings.COPY_KINDS) a copy of that one. Keeps a 128-bit digest of each, not the posting: two different
+    postings sharing one are as likely as a guessed 128-bit key."""
+
+    def __init__(self) -> None:
+        self._seen: dict[bytes, bytes] = {}  # digest -> a copy of the first posting with it
+        self.made: set[str] = set()  # the kinds of dictionary that hold copies
+
+    def __call__(self, kind: str, terms: Sequence[bytes], posts: list[Posting]) -> None:
+        seen = self._seen
+        for j in [j for j, p in enumerate(posts)
+                  if type(p) is not int and len(p) >= COPY_MIN_BYTES and p[0] <= postings.TAG_ROARING]:
+            digest = blake2b(posts[j], digest_size=16).digest()
+            copy = seen.get(digest)
+            if copy is None:
+                seen[digest] = postings.copy(kind, terms[j])
+            else:
+                posts[j] = copy
+                self.made.add(kind)
 
 
 def _merged_batches(readers: list[SegmentReader], mappers: list[_Mapper], members: list[int], name: str, kind: str,
@@ -219,12 +245,21 @@ def _merged_batches(readers: list[SegmentReader], mappers: list[_Mapper], member
     term up to the smallest last term of the inputs' current blocks is final (no later block of any input
     can hold one before it), so those slices are remapped, then sorted together, which Timsort does by
     merging the sorted slices."""
+    copies = {i for i in members if readers[i].copies(name, kind)}
+
+    def postings_of(block: termdict.TermBlock, i: int) -> list[Posting]:
+        posts = block.postings()
+        if i in copies:  # as the postings they copy (in the input's doc ids), to be remapped like any
+            for j in [j for j, p in enumerate(posts) if type(p) is not int and p[0] == postings.TAG_COPY]:
+                posts[j] = postings.encode(readers[i].referenced(name, kind, bytes(posts[j])))
+        return posts
+
     cursors = []  # [terms, encoded postings, position, the input's remaining blocks, input]
     for i in members:
         blocks = readers[i].dict_blocks(name, kind)
         block = next(blocks, None)
         if block is not None:
-            cursors.append([block.terms, block.postings(), 0, blocks, i])
+            cursors.append([block.terms, postings_of(block, i), 0, blocks, i])
     while cursors:
         frontier = min(c[0][-1] for c in cursors)
         parts: list[tuple[Sequence[bytes], int, list[Posting]]] = []
@@ -237,7 +272,7 @@ def _merged_batches(readers: list[SegmentReader], mappers: list[_Mapper], member
             if end == len(terms):
                 block = next(c[3], None)
                 if block is not None:
-                    c[0], c[1], c[2] = block.terms, block.postings(), 0
+                    c[0], c[1], c[2] = block.terms, postings_of(block, i), 0
         cursors = [c for c in cursors if c[2] < len(c[0])]
         holders: dict[bytes, list[int]] = {}
         for terms, i, _ in parts:
@@ -336,13 +371,16 @@ def _merge_field(writer: SegmentFileWriter, readers: list[SegmentReader], mapper
     # the values are merged, before the tokens.
     owners: dict[bytes, tuple[bytes, bytes]] = {}
 
+    copies = _Copies()
+
     def values() -> Iterator[Batch]:
         for terms, posts in merged("val"):
             for j in [j for j, p in enumerate(posts) if type(p) is not int]:
                 for token in tokenize(terms[j].decode()):
                     key = token.encode()
                     if key not in owners:
-                        owners[key] = (terms[j], bytes(posts[j]))  # a copy: not the input's block
+                        owners[key] = (terms[j], bytes(posts[j]))  # not a view of the input's block
+            copies("val", terms, posts)
             yield terms, posts
 
     inputs_refer = any(readers[i].token_refs(name) for i in members)
@@ -364,6 +402,7 @@ def _merge_field(writer: SegmentFileWriter, readers: list[SegmentReader], mapper
                     if p == value_posting:  # the token stands in that value only
                         posts[j] = postings.ref(text)
                         referring[0] = True
+            copies("tok", terms, posts)
             yield batch
 
     exists = BitMap.union(*(mappers[i].bitmap(readers[i].exists(name)) for i in members))
@@ -376,11 +415,20 @@ def _merge_field(writer: SegmentFileWriter, readers: list[SegmentReader], mapper
     common_set = set(common)
     out["common"] = common
 
+    def numbers() -> Iterator[Batch]:
+        for terms, posts in merged("num"):
+            copies("num", terms, posts)
+            yield terms, posts
+
     def grams() -> Iterator[Batch]:
         for terms, posts in merged("gram"):
             keep = [j for j, t in enumerate(terms) if all(tok in common_set for tok in t.decode().split(" "))]
-            yield [terms[j] for j in keep], [posts[j] for j in keep]
+            terms, posts = [terms[j] for j in keep], [posts[j] for j in keep]
+            copies("gram", terms, posts)
+            yield terms, posts
 
-    out["num"] = termdict.write_batches(writer.add, merged("num"))
+    out["num"] = termdict.write_batches(writer.add, numbers())
     out["gram"] = termdict.write_batches(writer.add, grams())
+    for kind in copies.made:
+        out[kind]["copies"] = True
     return out

@@ -9,10 +9,15 @@ Format (little-endian):
       tag 2 (ref):     data = UTF-8 text of a value of the same field, whose posting in the field's value
                        dictionary is this posting too; in token dictionaries only, from segment format 3
                        on (a token that stands in one value of several docs: `server-1234`'s `1234`)
+      tag 3 (copy):    data = kind u8 | term bytes: the same docs as the posting of that term in the
+                       field's dictionary of that kind (COPY_KINDS: 0 val, 1 tok, 2 num, 3 gram), which is
+                       written before this one (dictionaries in that order, terms in order) and is of tag
+                       0 or 1; any dictionary, from segment format 3 on (the words of one message template
+                       and their grams hold the same docs)
 
 Tags are written to disk; never renumber, only add. A term block stores a posting of one doc as just
 its id (engine/segments/termdict.py): `one_or_encoded` gives that id as an int, other postings encoded.
-A reference is resolved by the dictionary that holds it (termdict.TermDict), not by `decode`.
+References and copies are resolved by the dictionary that holds them (termdict.TermDict), not by `decode`.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from pyroaring import BitMap
 TAG_SMALL = 0
 TAG_ROARING = 1
 TAG_REF = 2
+TAG_COPY = 3
+COPY_KINDS = ("val", "tok", "num", "gram")
 SMALL_MAX = 8
 SMALL_TAG = bytes((TAG_SMALL,))
 REF_TAG = bytes((TAG_REF,))
@@ -58,6 +65,11 @@ def ref(text: bytes) -> bytes:
     return REF_TAG + text
 
 
+def copy(kind: str, term: bytes) -> bytes:
+    """A posting with the docs of `term`'s posting in the field's dictionary `kind` (one of COPY_KINDS)."""
+    return bytes((TAG_COPY, COPY_KINDS.index(kind))) + term
+
+
 def decode(data: bytes | memoryview) -> BitMap:
     tag = data[0]
     if tag == TAG_SMALL:
@@ -66,6 +78,6 @@ def decode(data: bytes | memoryview) -> BitMap:
         return BitMap(ids)
     if tag == TAG_ROARING:
         return BitMap.deserialize(bytes(data[1:]))
-    if tag == TAG_REF:
-        raise ValueError("a reference posting is resolved by its dictionary, not decoded")
+    if tag in (TAG_REF, TAG_COPY):
+        raise ValueError("a reference or copy posting is resolved by its dictionary, not decoded")
     raise ValueError(f"unknown posting tag {tag}")

@@ -251,13 +251,17 @@ class SegmentReader:
         """Whether the token dictionary of `field` holds references to values (postings.py, tag 2)."""
         return bool(self._fields[field]["tok"].get("refs"))
 
-    def referenced(self, field: str, text: bytes) -> BitMap:
-        """The docs of the value `text` (UTF-8) that a token posting of `field` refers to."""
-        values = self._dict(field, "val")
-        if values is None:
-            raise CorruptionError(f"{self.path}: a token of {field!r} refers to a value, and the field has none",
-                                  path=str(self.path))
-        return _ValueRefs(values, self.path, field)(text)
+    def copies(self, field: str, kind: str) -> bool:
+        """Whether dictionary `kind` of `field` holds copies of other postings (postings.py, tag 3)."""
+        spec = self._fields[field].get(kind)
+        return bool(spec and spec.get("copies"))
+
+    def referenced(self, field: str, kind: str, posting: bytes) -> BitMap:
+        """The docs of a posting of dictionary `kind` of `field` that stands for another's (tags 2 and 3)."""
+        own = self._dict(field, kind)
+        if own is None:
+            raise CorruptionError(f"{self.path}: {field!r} has no {kind} dictionary", path=str(self.path))
+        return self._resolver(field, kind)(posting, own)
 
     def row_blocks(self) -> list[list]:
         return self._meta["row_blocks"]
@@ -282,12 +286,16 @@ class SegmentReader:
             d = None
         else:
             loader = _TermBlockLoader(self._blocks, self._file, (field, kind), spec)
-            values = self._dict(field, "val") if kind == "tok" and self.version >= 3 else None
             d = TermDict([t.encode("latin-1") for t in spec["first"]], loader, loader.uncached,
                          loader.filters if "filters" in spec else None,
-                         _ValueRefs(values, self.path, field) if values is not None else None)
+                         self._resolver(field, kind) if self.version >= 3 else None)
         self._dicts[key] = d
         return d
+
+    def _resolver(self, field: str, kind: str) -> _Resolver:
+        # A posting stands only for one written before it: of an earlier dictionary, or of its own.
+        earlier = postings.COPY_KINDS[:postings.COPY_KINDS.index(kind)]
+        return _Resolver(self.path, field, kind, {k: self._dict(field, k) for k in earlier})
 
     def close(self) -> None:
         self._file.close()
@@ -344,18 +352,29 @@ class _TermBlockLoader:
         return filters
 
 
-class _ValueRefs:
-    """Resolves a token posting that refers to a value (postings.py, tag 2) in the field's value dictionary.
-    Holds that dictionary, not the reader (see _TermBlockLoader)."""
+class _Resolver:
+    """Resolves a posting that stands for another's among the dictionaries of one field: a token's reference
+    to a value (postings.py, tag 2) or a copy of any term's posting (tag 3). Holds the dictionaries written
+    before `kind`'s, never the reader or its own (see _TermBlockLoader and TermDict)."""
 
-    __slots__ = ("_field", "_path", "_values")
+    __slots__ = ("_earlier", "_field", "_kind", "_path")
 
-    def __init__(self, values: TermDict, path: Path, field: str) -> None:
-        self._values, self._path, self._field = values, path, field
+    def __init__(self, path: Path, field: str, kind: str, earlier: dict[str, TermDict | None]) -> None:
+        self._path, self._field, self._kind, self._earlier = path, field, kind, earlier
 
-    def __call__(self, text: bytes) -> BitMap:
-        docs = self._values.get(text)
+    def __call__(self, posting: bytes, own: TermDict) -> BitMap:
+        tag = posting[0]
+        if tag == postings.TAG_REF:
+            kind, term = "val", posting[1:]
+        elif tag == postings.TAG_COPY and posting[1] < len(postings.COPY_KINDS):
+            kind, term = postings.COPY_KINDS[posting[1]], posting[2:]
+        else:
+            raise CorruptionError(f"{self._path}: a posting of {self._field!r} has the unknown tag {tag}",
+                                  path=str(self._path))
+        d = own if kind == self._kind else self._earlier.get(kind)
+        docs = d.get(term) if d is not None else None
         if docs is None:
-            raise CorruptionError(f"{self._path}: a token of {self._field!r} refers to the value {text!r}, "
-                                  "which the field does not hold", path=str(self._path))
+            raise CorruptionError(f"{self._path}: a posting of the {self._kind} dictionary of {self._field!r} "
+                                  f"stands for that of {term!r} in its {kind} dictionary, which is not there",
+                                  path=str(self._path))
         return docs

@@ -17,9 +17,9 @@ Block format (little-endian, before compression), in segment files of version 2:
 - A posting_length of 0 means the term is held by one doc, whose id is in `id`: the k-th term of the block
   with length 0 has the k-th id. Most terms of ids and numbers are held by one doc.
 - The postings of the other terms are in posting bytes, in term order. In segment files of version 3, a
-  token dictionary's posting may be a reference to a value of the field (postings.py, tag 2): the
-  dictionary that holds the block resolves it through its `resolve` (the reader gives the value dictionary's
-  look-up). Blocks are the same in versions 2 and 3.
+  posting may stand for another's: a token's for a value's of the field (postings.py, tag 2), or any for
+  another term's of the field (tag 3). The dictionary that holds the block resolves them through its
+  `resolve` (the reader's look-ups in the field's dictionaries). Blocks are the same in versions 2 and 3.
 
 Version 1 segment files hold version 1 blocks, still read:
 
@@ -216,14 +216,15 @@ class TermBlock:
                 pos = data.find(needle, pos + 1, end)
 
     def posting(self, i: int, resolve: Callable[[bytes], BitMap] | None = None) -> BitMap:
-        """Term i's docs; `resolve` gives the docs of a referenced value (postings.py, tag 2)."""
+        """Term i's docs; `resolve` gives the docs of a posting that stands for another's (postings.py,
+        tags 2 and 3), given its bytes."""
         offsets = self._post_offsets
         a, b = offsets[i], offsets[i + 1]
         if a < b:
-            if self._data[a] == postings.TAG_REF:
+            if self._data[a] >= postings.TAG_REF:
                 if resolve is None:
-                    raise ValueError("a reference posting outside a token dictionary")
-                return resolve(self._data[a + 1:b])
+                    raise ValueError("a reference or copy posting, and nothing to resolve it")
+                return resolve(self._data[a:b])
             return postings.decode(memoryview(self._data)[a:b])
         ids, ranks = self._ids, self._id_ranks
         assert ids is not None
@@ -251,12 +252,13 @@ class TermBlock:
 class TermDict:
     """Read side of one dictionary. `load(i)` returns block i decoded through the caller's cache;
     `load_uncached(i)` is used by scans of the whole dictionary, which would only flush the cache;
-    `resolve(text)` gives the docs of a value that a token dictionary's posting refers to."""
+    `resolve(posting, self)` gives the docs of a posting that stands for another's (postings.py, tags 2 and
+    3), which may be in this dictionary: passed per call, so that no dictionary holds itself in a cycle."""
 
     def __init__(self, first_terms: list[bytes], load: Callable[[int], TermBlock],
                  load_uncached: Callable[[int], TermBlock] | None = None,
                  load_filters: Callable[[], blockfilter.BlockFilters] | None = None,
-                 resolve: Callable[[bytes], BitMap] | None = None) -> None:
+                 resolve: Callable[[bytes, TermDict], BitMap] | None = None) -> None:
         self._first = first_terms
         self._load = load
         self._load_all = load_uncached or load
@@ -270,8 +272,13 @@ class TermDict:
         block = self._load(i)
         j = bisect_left(block.terms, term)
         if j < len(block.terms) and block.terms[j] == term:
-            return block.posting(j, self._resolve)
+            return block.posting(j, self._resolved)
         return None
+
+    def _resolved(self, posting: bytes) -> BitMap:
+        if self._resolve is None:
+            raise ValueError("a reference or copy posting, and nothing to resolve it")
+        return self._resolve(posting, self)
 
     def scan(self, low: bytes = b"", high: bytes | None = None) -> Iterator[tuple[bytes, BitMap]]:
         """Every (term, posting) with low <= term < high (high None: to the end), in order."""
@@ -287,7 +294,7 @@ class TermDict:
                 term = block.terms[k]
                 if high is not None and term >= high:
                     return
-                yield term, block.posting(k, self._resolve)
+                yield term, block.posting(k, self._resolved)
 
     def blocks(self) -> Iterator[TermBlock]:
         """Every block in order, bypassing the cache: for merging without decoding postings."""
@@ -304,11 +311,11 @@ class TermDict:
                 continue
             block = self._load_all(b)
             for k in block.containing(needle):
-                yield block.term(k), (lambda block=block, k=k: block.posting(k, self._resolve))
+                yield block.term(k), (lambda block=block, k=k: block.posting(k, self._resolved))
 
     def terms(self) -> Iterator[tuple[bytes, Callable[[], BitMap]]]:
         """Every term with a thunk for its posting, so filters over terms decode only what they keep."""
         for b in range(len(self._first)):
             block = self._load(b)
             for k, term in enumerate(block.terms):
-                yield term, (lambda block=block, k=k: block.posting(k, self._resolve))
+                yield term, (lambda block=block, k=k: block.posting(k, self._resolved))

@@ -9,7 +9,7 @@ import pytest
 from pyroaring import BitMap
 
 from engine.errors import CorruptionError
-from engine.segments import termdict
+from engine.segments import postings, termdict
 from engine.segments.builder import build_segment
 from engine.segments.merger import merge
 from engine.segments.reader import SegmentReader
@@ -100,7 +100,7 @@ def test_tokens_that_refer_to_values_merge_like_any_posting(tmp_path):
         assert merged.token("host", token) == BitMap(d for d, h in enumerate(hosts) if token in h.split("-"))
     assert [t for t, _ in merged.token_range("host", "1", "5")] == ["1", "2", "3", "4"]
     with pytest.raises(CorruptionError, match="web-9"):  # a reference to a value the field lacks
-        merged.referenced("host", b"web-9")
+        merged.referenced("host", "tok", b"\x02web-9")
 
 
 def assert_same_answers(merged: SegmentReader, built: SegmentReader,
@@ -130,3 +130,48 @@ def docs_with_pair(reader: SegmentReader, field: str, a: str, b: str) -> BitMap:
         if any(x == a and y == b for x, y in pairwise(tokens)):
             out.add(doc)
     return out
+
+
+TEMPLATES = ["user {n} logged in from {ip}", "payment {n} declined", "cache miss for key {n} in {ip}"]
+
+
+def template_rows(n: int, seed: int, seq0: int, t0: int) -> list[tuple[int, int, bytes]]:
+    r = random.Random(seed)
+    return [(t0 + i * 10, seq0 + i, orjson.dumps({
+        "message": r.choice(TEMPLATES).format(n=r.randint(0, 10**6), ip=f"10.0.{r.randint(0, 3)}.{r.randint(0, 255)}"),
+        "code": r.choice([200, 404, 500]), "level": r.choice(["info", "error"])})) for i in range(n)]
+
+
+def test_postings_equal_to_one_written_before_are_copies_and_merge_like_any(tmp_path):
+    # The words of a template share their docs, and so do their grams, and a number's value and number key.
+    parts = [template_rows(400, s, s * 1000, s * 10_000) for s in range(4)]
+    inputs = []
+    for s, rows in enumerate(parts):
+        build_segment(tmp_path / f"in{s}.sst", Rows.pack(rows))
+        inputs.append(SegmentReader(tmp_path / f"in{s}.sst", s))
+    merge(tmp_path / "a.sst", inputs[:2])
+    merge(tmp_path / "b.sst", inputs[2:])
+    tier1 = [SegmentReader(tmp_path / "a.sst", 10), SegmentReader(tmp_path / "b.sst", 11)]
+    for r in tier1:
+        assert r.copies("message", "tok") and r.copies("message", "gram") and r.copies("code", "num")
+    merge(tmp_path / "merged.sst", tier1)
+    build_segment(tmp_path / "built.sst", Rows.pack([r for p in parts for r in p]))
+    merged, built = SegmentReader(tmp_path / "merged.sst", 12), SegmentReader(tmp_path / "built.sst", 13)
+    assert merged.copies("message", "gram")
+    for field in ("message", "code", "level"):
+        assert [t for t, _ in merged.tokens(field)] == [t for t, _ in built.tokens(field)]
+        for token, thunk in built.tokens(field):
+            assert merged.token(field, token) == thunk(), (field, token)
+        for value, thunk in built.values(field):
+            assert merged.value(field, value) == thunk()
+    assert merged.numeric("code", 200, 404, True, True) == built.numeric("code", 200, 404, True, True)
+    words = {w for t in TEMPLATES for w in t.split() if not w.startswith("{")}
+    for a in words:
+        for b in words:
+            if merged.is_common("message", a) and merged.is_common("message", b):
+                assert merged.gram("message", (a, b)) == built.gram("message", (a, b)), (a, b)
+    assert [t for t, _ in merged.token_range("message", "l", "m")] == ["logged"]
+    with pytest.raises(CorruptionError, match="gram dictionary"):  # a copy may only be of one written before
+        merged.referenced("message", "tok", postings.copy("gram", b"logged in"))
+    with pytest.raises(CorruptionError, match="unknown tag 9"):
+        merged.referenced("message", "tok", b"\x09logged")
