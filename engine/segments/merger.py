@@ -13,7 +13,8 @@ are those holding the value, so the value's merged posting is the token's. Where
 the token through other values too), the token's docs are the value's merged docs and the other inputs'
 docs of the token, or else each reference is resolved in its input (_TokenRefs). Values are merged before
 tokens, so that any token whose merged posting equals that of a value of several docs holding it can refer
-to the value.
+to the value. Then a long posting equal to one written before it in the field is written as a copy of that
+one (_Copies); the inputs' copies are resolved as their blocks are loaded.
 """
 
 from __future__ import annotations
@@ -370,7 +371,6 @@ def _merge_field(writer: SegmentFileWriter, readers: list[SegmentReader], mapper
     # Token -> (the first value of several docs holding it, that value's merged posting), gathered while
     # the values are merged, before the tokens.
     owners: dict[bytes, tuple[bytes, bytes]] = {}
-
     copies = _Copies()
 
     def values() -> Iterator[Batch]:
