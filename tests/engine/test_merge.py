@@ -83,17 +83,8 @@ def test_tokens_that_refer_to_values_merge_like_any_posting(tmp_path):
         rows = make_rows(300, s, s * 1000, s * 7000, 15)
         parts.append([(ts, seq, raw[:-1] + f',"host":"{"web-4" if i in WEB_4[s] else r.choice(hosts)}"}}'.encode())
                       for i, (ts, seq, raw) in enumerate(rows)])
-    inputs = []
-    for s, rows in enumerate(parts):
-        build_segment(tmp_path / f"in{s}.sst", Rows.pack(rows))
-        inputs.append(SegmentReader(tmp_path / f"in{s}.sst", s))
-    merge(tmp_path / "a.sst", inputs[:2])
-    merge(tmp_path / "b.sst", inputs[2:])
-    tier1 = [SegmentReader(tmp_path / "a.sst", 10), SegmentReader(tmp_path / "b.sst", 11)]
+    tier1, merged, built = merged_twice(tmp_path, parts)
     assert all(r.token_refs("host") for r in tier1)
-    merge(tmp_path / "merged.sst", tier1)
-    build_segment(tmp_path / "built.sst", Rows.pack([r for p in parts for r in p]))
-    merged, built = SegmentReader(tmp_path / "merged.sst", 12), SegmentReader(tmp_path / "built.sst", 13)
     assert_same_answers(merged, built, ("level", "message", "n", "id", "host"))
     hosts = [orjson.loads(raw)["host"] for raw in built.fetch(range(built.doc_count))]
     for token in ("1", "2", "3", "4", "web", "db"):
@@ -101,6 +92,22 @@ def test_tokens_that_refer_to_values_merge_like_any_posting(tmp_path):
     assert [t for t, _ in merged.token_range("host", "1", "5")] == ["1", "2", "3", "4"]
     with pytest.raises(CorruptionError, match="web-9"):  # a reference to a value the field lacks
         merged.referenced("host", "tok", b"\x02web-9")
+
+
+def merged_twice(tmp_path: Path, parts: list[list[tuple[int, int, bytes]]],
+                 ) -> tuple[list[SegmentReader], SegmentReader, SegmentReader]:
+    """Builds a segment of each part (4 of them), merges them two by two, then merges those two. Returns the
+    two first merges, the last, and a segment built from all the parts."""
+    inputs = []
+    for s, rows in enumerate(parts):
+        build_segment(tmp_path / f"in{s}.sst", Rows.pack(rows))
+        inputs.append(SegmentReader(tmp_path / f"in{s}.sst", s))
+    merge(tmp_path / "a.sst", inputs[:2])
+    merge(tmp_path / "b.sst", inputs[2:])
+    tier1 = [SegmentReader(tmp_path / "a.sst", 10), SegmentReader(tmp_path / "b.sst", 11)]
+    merge(tmp_path / "merged.sst", tier1)
+    build_segment(tmp_path / "built.sst", Rows.pack([r for p in parts for r in p]))
+    return tier1, SegmentReader(tmp_path / "merged.sst", 12), SegmentReader(tmp_path / "built.sst", 13)
 
 
 def assert_same_answers(merged: SegmentReader, built: SegmentReader,
@@ -145,25 +152,11 @@ def template_rows(n: int, seed: int, seq0: int, t0: int) -> list[tuple[int, int,
 def test_postings_equal_to_one_written_before_are_copies_and_merge_like_any(tmp_path):
     # The words of a template share their docs, and so do their grams, and a number's value and number key.
     parts = [template_rows(400, s, s * 1000, s * 10_000) for s in range(4)]
-    inputs = []
-    for s, rows in enumerate(parts):
-        build_segment(tmp_path / f"in{s}.sst", Rows.pack(rows))
-        inputs.append(SegmentReader(tmp_path / f"in{s}.sst", s))
-    merge(tmp_path / "a.sst", inputs[:2])
-    merge(tmp_path / "b.sst", inputs[2:])
-    tier1 = [SegmentReader(tmp_path / "a.sst", 10), SegmentReader(tmp_path / "b.sst", 11)]
+    tier1, merged, built = merged_twice(tmp_path, parts)
     for r in tier1:
         assert r.copies("message", "tok") and r.copies("message", "gram") and r.copies("code", "num")
-    merge(tmp_path / "merged.sst", tier1)
-    build_segment(tmp_path / "built.sst", Rows.pack([r for p in parts for r in p]))
-    merged, built = SegmentReader(tmp_path / "merged.sst", 12), SegmentReader(tmp_path / "built.sst", 13)
     assert merged.copies("message", "gram")
-    for field in ("message", "code", "level"):
-        assert [t for t, _ in merged.tokens(field)] == [t for t, _ in built.tokens(field)]
-        for token, thunk in built.tokens(field):
-            assert merged.token(field, token) == thunk(), (field, token)
-        for value, thunk in built.values(field):
-            assert merged.value(field, value) == thunk()
+    assert_same_answers(merged, built, ("message", "code", "level"))
     assert merged.numeric("code", 200, 404, True, True) == built.numeric("code", 200, 404, True, True)
     words = {w for t in TEMPLATES for w in t.split() if not w.startswith("{")}
     for a in words:
