@@ -283,6 +283,10 @@ class MemtableView:
             return _EMPTY
         if type(docs) is int:
             return BitMap((docs,)) if docs < self.doc_count else _EMPTY
+        if type(docs) is array:
+            # A copy: BitMap reads an array through its buffer, and the appending thread's next append to
+            # an array whose buffer is held fails (BufferError) instead of waiting.
+            docs = docs[:]
         bm = BitMap(docs)
         if bm and bm.max() >= self.doc_count:  # rows indexed after this snapshot
             bm.remove_range(self.doc_count, bm.max() + 1)
