@@ -7,7 +7,7 @@ Format (integers little-endian):
                stored (compressed) bytes
     meta    := zstd(UTF-8 JSON object), see below
     footer  := meta_offset u64 | meta_length u32 | meta_crc u32 | version u32 | magic "STRATSEG"   (32 bytes)
-    version := 3; version 2 differs only in that no token dictionary refers to values (postings.py, tag 2),
+    version := 3; version 2 differs only in that no posting stands for another (postings.py, tags 2 and 3),
                and version 1 also in its term blocks (engine/segments/termdict.py)
 
 The meta (written by engine/segments/builder.py, read by engine/segments/reader.py):
@@ -25,8 +25,9 @@ The meta (written by engine/segments/builder.py, read by engine/segments/reader.
     dict := {"first": [first term of each block, latin-1 text of its UTF-8 bytes], "blocks": [handle, ...],
              "filters": handle of the blocks' trigram filters (engine/segments/blockfilter.py); value
                         dictionaries only, and absent when a block had too many trigrams,
-             "refs": true in a token dictionary that may hold references to values (postings.py, tag 2);
-                     absent otherwise}
+             "refs": true in a token dictionary that may hold references to values (postings.py, tag 2),
+             "copies": true in a dictionary that may hold copies of other postings (postings.py, tag 3);
+                     both absent otherwise}
 
 Documents are sorted by (time, seq), so doc ids follow time and a time range is a doc-id interval.
 The file is written under a temporary name, fsynced, then renamed: a crash leaves no partial segment.
@@ -50,8 +51,8 @@ from ..errors import CorruptionError, FormatVersionError
 from ..filenames import fsync_dir, temp_name
 
 MAGIC = b"STRATSEG"
-# Version 2 changed the term block (engine/segments/termdict.py), version 3 let token postings refer to
-# values (postings.py); older files are still read.
+# Version 2 changed the term block (engine/segments/termdict.py), version 3 let postings stand for others
+# (postings.py); older files are still read.
 VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
 _FOOTER = struct.Struct("<QIII8s")

@@ -5,7 +5,7 @@ A dictionary is a list of blocks, each stored as one zstd-compressed section of 
 bisects that list and decompresses a single block. Terms are UTF-8, and UTF-8 byte order is code point
 order, so prefix and range scans work on bytes.
 
-Block format (little-endian, before compression), in segment files of version 2:
+Block format (little-endian, before compression), in segment files of versions 2 and 3:
 
     block := count u32 | singles u32
              | term_length u32{count} | posting_length u32{count} | id u32{singles}
