@@ -283,3 +283,12 @@ def test_highlight_terms() -> None:
     assert highlight_terms(q) == ["Failed", "to connect", "conn", "error", "retry"]
     assert highlight_terms(parse("a OR a")) == ["a"]
     assert highlight_terms(All()) == []
+
+
+def test_the_same_text_gives_the_same_tree_and_the_same_error() -> None:
+    text = 'level:error AND timestamp:[now-15m TO now]'
+    assert parse(text) is parse(text)  # parsed once; times stay text, so a shared tree is never stale
+    assert parse(text).items[1] == Range("timestamp", "now-15m", "now", True, True)
+    for _ in range(2):
+        with pytest.raises(QuerySyntaxError, match="column 8"):
+            parse("level:(")
