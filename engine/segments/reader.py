@@ -372,7 +372,13 @@ class _Resolver:
             raise CorruptionError(f"{self._path}: a posting of {self._field!r} has the unknown tag {tag}",
                                   path=str(self._path))
         d = own if kind == self._kind else self._earlier.get(kind)
-        docs = d.get(term) if d is not None else None
+        try:
+            # A reference's value may be a copy; a copy is of a posting that stands for no other.
+            docs = d.get(term, follow=tag == postings.TAG_REF) if d is not None else None
+        except ValueError:
+            raise CorruptionError(f"{self._path}: a posting of the {self._kind} dictionary of {self._field!r} "
+                                  f"stands for that of {term!r} in its {kind} dictionary, which stands for "
+                                  "another in turn", path=str(self._path)) from None
         if docs is None:
             raise CorruptionError(f"{self._path}: a posting of the {self._kind} dictionary of {self._field!r} "
                                   f"stands for that of {term!r} in its {kind} dictionary, which is not there",

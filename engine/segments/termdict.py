@@ -265,14 +265,16 @@ class TermDict:
         self._load_filters = load_filters
         self._resolve = resolve
 
-    def get(self, term: bytes) -> BitMap | None:
+    def get(self, term: bytes, *, follow: bool = True) -> BitMap | None:
+        """`term`'s docs, or None when the dictionary lacks it. `follow`: resolve a posting that stands for
+        another's; if False, such a posting raises ValueError (a copy is never of a copy)."""
         i = bisect_right(self._first, term) - 1
         if i < 0:
             return None
         block = self._load(i)
         j = bisect_left(block.terms, term)
         if j < len(block.terms) and block.terms[j] == term:
-            return block.posting(j, self._resolved)
+            return block.posting(j, self._resolved if follow else None)
         return None
 
     def _resolved(self, posting: bytes) -> BitMap:

@@ -144,9 +144,15 @@ TEMPLATES = ["user {n} logged in from {ip}", "payment {n} declined", "cache miss
 
 def template_rows(n: int, seed: int, seq0: int, t0: int) -> list[tuple[int, int, bytes]]:
     r = random.Random(seed)
-    return [(t0 + i * 10, seq0 + i, orjson.dumps({
-        "message": r.choice(TEMPLATES).format(n=r.randint(0, 10**6), ip=f"10.0.{r.randint(0, 3)}.{r.randint(0, 255)}"),
-        "code": r.choice([200, 404, 500]), "level": r.choice(["info", "error"])})) for i in range(n)]
+    out = []
+    for i in range(n):
+        log = {"message": r.choice(TEMPLATES).format(n=r.randint(0, 10**6),
+                                                    ip=f"10.0.{r.randint(0, 3)}.{r.randint(0, 255)}"),
+               "code": r.choice([200, 404, 500]), "level": r.choice(["info", "error"])}
+        if log["code"] == 500:  # two values of the same docs: "gamma" refers to a value that is a copy
+            log["tags"] = ["alpha beta", "gamma delta"]
+        out.append((t0 + i * 10, seq0 + i, orjson.dumps(log)))
+    return out
 
 
 def test_postings_equal_to_one_written_before_are_copies_and_merge_like_any(tmp_path):
@@ -156,7 +162,9 @@ def test_postings_equal_to_one_written_before_are_copies_and_merge_like_any(tmp_
     for r in tier1:
         assert r.copies("message", "tok") and r.copies("message", "gram") and r.copies("code", "num")
     assert merged.copies("message", "gram")
-    assert_same_answers(merged, built, ("message", "code", "level"))
+    assert_same_answers(merged, built, ("message", "code", "level", "tags"))
+    assert merged.copies("tags", "val") and merged.token_refs("tags")
+    assert merged.token("tags", "gamma") == merged.value("tags", "alpha beta") == built.token("tags", "gamma")
     assert merged.numeric("code", 200, 404, True, True) == built.numeric("code", 200, 404, True, True)
     words = {w for t in TEMPLATES for w in t.split() if not w.startswith("{")}
     for a in words:

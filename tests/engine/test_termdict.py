@@ -7,7 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyroaring import BitMap
 
+from engine.errors import CorruptionError
 from engine.segments import postings, termdict
+from engine.segments.reader import _Resolver
 
 # Terms with their docs: most held by one doc (ids), some by a few (small postings), some by many (roaring).
 _DOCS = st.one_of(st.builds(lambda d: [d], st.integers(0, 2**32 - 1)),
@@ -61,3 +63,19 @@ def test_a_posting_that_refers_to_a_value_is_resolved_by_its_dictionary():
     assert [thunk() for _, thunk in d.terms()] == [values[b"server-1"], values[b"server-2"], BitMap([3, 4, 5, 9, 12])]
     with pytest.raises(ValueError, match="nothing to resolve it"):
         termdict.TermDict(first, blocks.__getitem__).get(b"1")
+
+
+def test_a_copy_of_a_copy_is_refused_as_corrupt(tmp_path):
+    # A writer never makes one; a damaged file that did must not send look-ups round in circles.
+    sections: list[bytes] = []
+    terms = [b"a", b"b", b"c"]
+    posts = [postings.copy("tok", b"b"), postings.copy("tok", b"a"), postings.encode(BitMap([1, 2]))]
+    meta = termdict.write_batches(lambda data: [sections.append(data) or len(sections) - 1, len(data), 0],
+                                  [(terms, posts)])
+    assert meta is not None
+    blocks = [termdict.TermBlock(sections[h[0]]) for h in meta["blocks"]]
+    resolver = _Resolver(tmp_path / "seg.sst", "f", "tok", {"val": None})
+    d = termdict.TermDict([t.encode("latin-1") for t in meta["first"]], blocks.__getitem__, resolve=resolver)
+    assert d.get(b"c") == BitMap([1, 2])
+    with pytest.raises(CorruptionError, match="stands for another in turn"):
+        d.get(b"a")
