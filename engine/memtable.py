@@ -88,10 +88,11 @@ class Memtable:
         # tracked by the cyclic GC: tuples per distinct text were most of what young collections walked in a
         # server searching under ingest.
         self._token_cache: dict[str, str] = {}
-        # Field -> token -> the field's distinct texts of two or more tokens holding it (one text, or a
-        # list of several), so a phrase is matched on distinct texts (templates repeat) instead of on
-        # every candidate log.
-        self._texts_by_token: dict[str, dict[str, str | list[str]]] = {}
+        # Field -> the field's distinct texts of two or more tokens, and token -> the ids (places in that
+        # list) of those holding it, an int or an array: a phrase is matched on distinct texts (templates
+        # repeat) instead of on every candidate log. Ids, not lists of texts: the GC walks a list's items.
+        self._texts: dict[str, list[str]] = {}
+        self._texts_by_token: dict[str, dict[str, Docs]] = {}
 
     def __len__(self) -> int:
         return len(self.raws)
@@ -203,6 +204,7 @@ class Memtable:
         fields = self._fields
         token_cache = self._token_cache
         by_token = self._texts_by_token.get(name)
+        texts = self._texts.get(name)
         for doc, value in zip(column.docs, column.values, strict=True):
             f, text = add_value(fields, doc, name, value)
             joined = token_cache.get(text)
@@ -218,17 +220,13 @@ class Memtable:
                 add_doc(toks, token, doc)
             held = f.vals[text]
             if type(held) is int and held == doc and len(tokens) > 1:  # a text new to the field
-                if by_token is None:
+                if by_token is None or texts is None:
                     by_token = self._texts_by_token[name] = {}
+                    texts = self._texts[name] = []
+                text_id = len(texts)
+                texts.append(text)  # before its id is published: a search may read both without the lock
                 for token in tokens:
-                    texts = by_token.get(token)
-                    if texts is None:
-                        by_token[token] = text  # one text as itself: no list for the GC to scan
-                    elif type(texts) is str:
-                        if texts is not text:  # not a token repeated in the same text
-                            by_token[token] = [texts, text]
-                    elif texts[-1] is not text:
-                        texts.append(text)
+                    add_doc(by_token, token, text_id)
         column.docs = array("I")
         column.values = []
         column.indexed = self._parsed
@@ -325,14 +323,16 @@ class MemtableView:
     def phrase(self, field: str, tokens: list[str]) -> BitMap | None:
         f = self._field(field)
         by_token = self._m._texts_by_token.get(field)
-        if f is None or by_token is None:
+        texts = self._m._texts.get(field)
+        if f is None or by_token is None or texts is None:
             return _EMPTY
         # Only texts of two or more tokens are listed, and a phrase (two or more) needs one of them.
         held = [by_token.get(t, ()) for t in set(tokens)]
-        texts = min(([t] if type(t) is str else t for t in held), key=len)
+        ids = min(((h,) if type(h) is int else h for h in held), key=len)
         token_cache = self._m._token_cache
         wanted = " " + " ".join(tokens) + " "  # consecutive tokens, as spaces bound every token
-        parts = [self._postings(f.vals[text]) for text in set(texts) if wanted in " " + token_cache[text] + " "]
+        candidates = {texts[i] for i in ids}
+        parts = [self._postings(f.vals[text]) for text in candidates if wanted in " " + token_cache[text] + " "]
         return BitMap.union(*parts) if parts else _EMPTY
 
     def token_range(self, field: str, low: str, high: str | None) -> Iterator[tuple[str, BitMap]]:
