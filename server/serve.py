@@ -28,10 +28,11 @@ log = logging.getLogger("strata.server")
 # 8-30 ms at 1 ms, no better at 0.5 ms; ingest speed the same within noise.
 GIL_SWITCH_INTERVAL = 0.001
 # A young collection every 10,000 net new container objects instead of Python's 700. Ingest keeps creating
-# them (the memtable's posting lists), and every collection stops all threads. benchmarks.server, search
-# while ingesting, time spent in the collector over the server's life: 2.33-2.43 s at 700 and 0.75-0.77 s
-# at 10,000 (two 25 s runs each); 7.25 and 3.39 s over a 75 s run. Search p99 and the longest pause
-# (40-110 ms) did not change beyond this machine's noise; 50,000 made single pauses longer (73-84 ms).
+# them (the memtable's index; its postings were lists then), and every collection stops all threads.
+# benchmarks.server, search while ingesting, time spent in the collector over the server's life: 2.33-2.43 s
+# at 700 and 0.75-0.77 s at 10,000 (two 25 s runs each); 7.25 and 3.39 s over a 75 s run. Search p99 and the
+# longest pause (40-110 ms) did not change beyond this machine's noise; 50,000 made single pauses longer
+# (73-84 ms).
 GC_THRESHOLDS = (10_000, 10, 10)
 
 
