@@ -366,11 +366,11 @@ class _Resolver:
         tag = posting[0]
         if tag == postings.TAG_REF:
             kind, term = "val", posting[1:]
-        elif tag == postings.TAG_COPY and posting[1] < len(postings.COPY_KINDS):
+        elif tag == postings.TAG_COPY and len(posting) > 1 and posting[1] < len(postings.COPY_KINDS):
             kind, term = postings.COPY_KINDS[posting[1]], posting[2:]
         else:
-            raise CorruptionError(f"{self._path}: a posting of {self._field!r} has the unknown tag {tag}",
-                                  path=str(self._path))
+            raise CorruptionError(f"{self._path}: a posting of {self._field!r} is neither a reference nor a copy "
+                                  f"that this build reads (tag {tag}, {len(posting)} bytes)", path=str(self._path))
         d = own if kind == self._kind else self._earlier.get(kind)
         try:
             # A reference's value may be a copy; a copy is of a posting that stands for no other.
