@@ -162,9 +162,7 @@ def _remapped(raw: bytes | memoryview, mapper: _Mapper) -> Posting:
     """An encoded posting (of two or more docs) with output doc ids; a reference stays as it is."""
     tag = raw[0]
     if tag == postings.TAG_SMALL:
-        ids = array("I")
-        ids.frombytes(raw[1:])
-        return postings.one_or_encoded(mapper.small(ids))
+        return postings.one_or_encoded(mapper.small(postings.small_ids(raw)))
     if tag == postings.TAG_REF:
         return raw
     return postings.one_or_encoded(mapper.bitmap(postings.decode(raw)))
@@ -197,8 +195,7 @@ class _TokenRefs:
                 return ref  # every input refers to the same value
             owner = self._owners.get(term)
             if owner is not None and owner[0] == ref[1:]:
-                others = [BitMap((p,)) if type(p) is int else postings.decode(p)
-                          for p, r in zip(group, is_ref, strict=True) if not r]
+                others = [postings.docs_of(p) for p, r in zip(group, is_ref, strict=True) if not r]
                 return postings.encode(BitMap.union(postings.decode(owner[1]), *others))
         return _united([self._resolve(i, p) if r else p for i, p, r in zip(inputs, group, is_ref, strict=True)])
 
@@ -310,9 +307,7 @@ def _shifted(raw: bytes | memoryview, shift: int) -> bytes | memoryview:
     """An encoded posting with every doc id moved by `shift`; a reference stays as it is."""
     tag = raw[0]
     if tag == postings.TAG_SMALL:
-        ids = array("I")
-        ids.frombytes(raw[1:])
-        return postings.SMALL_TAG + array("I", [d + shift for d in ids]).tobytes()
+        return postings.SMALL_TAG + array("I", [d + shift for d in postings.small_ids(raw)]).tobytes()
     if tag == postings.TAG_REF:
         return raw
     return postings.encode(postings.decode(raw).shift(shift))
@@ -358,7 +353,7 @@ def _united(posts: list[Posting]) -> bytes:
             else:
                 ids.frombytes(p[1:])
         return postings.encode_sorted(sorted(ids))  # 2 or more ids
-    return postings.encode(BitMap.union(*(BitMap((p,)) if type(p) is int else postings.decode(p) for p in posts)))
+    return postings.encode(BitMap.union(*map(postings.docs_of, posts)))
 
 
 def _merge_field(writer: SegmentFileWriter, readers: list[SegmentReader], mappers: list[_Mapper],

@@ -70,12 +70,22 @@ def copy(kind: str, term: bytes) -> bytes:
     return bytes((TAG_COPY, COPY_KINDS.index(kind))) + term
 
 
+def small_ids(data: bytes | memoryview) -> array:
+    """The ids of a posting of tag 0 (small)."""
+    ids = array("I")
+    ids.frombytes(data[1:])
+    return ids
+
+
+def docs_of(posting: int | bytes | memoryview) -> BitMap:
+    """The docs of a term block's posting item (`one_or_encoded`): one doc's id, or an encoded posting."""
+    return BitMap((posting,)) if type(posting) is int else decode(posting)
+
+
 def decode(data: bytes | memoryview) -> BitMap:
     tag = data[0]
     if tag == TAG_SMALL:
-        ids = array("I")
-        ids.frombytes(data[1:])
-        return BitMap(ids)
+        return BitMap(small_ids(data))
     if tag == TAG_ROARING:
         return BitMap.deserialize(bytes(data[1:]))
     if tag in (TAG_REF, TAG_COPY):

@@ -274,16 +274,18 @@ class TermDict:
         block = self._load(i)
         j = bisect_left(block.terms, term)
         if j < len(block.terms) and block.terms[j] == term:
-            return block.posting(j, self._resolved if follow else None)
+            return block.posting(j, self._resolver() if follow else None)
         return None
 
-    def _resolved(self, posting: bytes) -> BitMap:
-        if self._resolve is None:
-            raise ValueError("a reference or copy posting, and nothing to resolve it")
-        return self._resolve(posting, self)
+    def _resolver(self) -> Callable[[bytes], BitMap] | None:
+        """What resolves this dictionary's references and copies for TermBlock.posting; made per call (a
+        bound method kept on self would put the dictionary in a reference cycle)."""
+        resolve = self._resolve
+        return None if resolve is None else (lambda posting: resolve(posting, self))
 
     def scan(self, low: bytes = b"", high: bytes | None = None) -> Iterator[tuple[bytes, BitMap]]:
         """Every (term, posting) with low <= term < high (high None: to the end), in order."""
+        resolver = self._resolver()
         i = max(bisect_right(self._first, low) - 1, 0)
         for b in range(i, len(self._first)):
             if high is not None and self._first[b] >= high:
@@ -296,7 +298,7 @@ class TermDict:
                 term = block.terms[k]
                 if high is not None and term >= high:
                     return
-                yield term, block.posting(k, self._resolved)
+                yield term, block.posting(k, resolver)
 
     def blocks(self) -> Iterator[TermBlock]:
         """Every block in order, bypassing the cache: for merging without decoding postings."""
@@ -307,17 +309,19 @@ class TermDict:
                    ) -> Iterator[tuple[bytes, Callable[[], BitMap]]]:
         """The terms that contain `needle` (non-empty), each with a thunk for its posting. `wanted`:
         trigrams every such term has (blockfilter.probes), to skip blocks whose filter lacks one."""
+        resolver = self._resolver()
         filters = self._load_filters() if wanted and self._load_filters is not None else None
         for b in range(len(self._first)):
             if filters is not None and not filters.may_hold(b, wanted):
                 continue
             block = self._load_all(b)
             for k in block.containing(needle):
-                yield block.term(k), (lambda block=block, k=k: block.posting(k, self._resolved))
+                yield block.term(k), (lambda block=block, k=k: block.posting(k, resolver))
 
     def terms(self) -> Iterator[tuple[bytes, Callable[[], BitMap]]]:
         """Every term with a thunk for its posting, so filters over terms decode only what they keep."""
+        resolver = self._resolver()
         for b in range(len(self._first)):
             block = self._load(b)
             for k, term in enumerate(block.terms):
-                yield term, (lambda block=block, k=k: block.posting(k, self._resolved))
+                yield term, (lambda block=block, k=k: block.posting(k, resolver))
