@@ -122,8 +122,8 @@ class Memtable:
         if index:
             for end in range(min(self._parsed + INDEX_CHUNK, size), size + INDEX_CHUNK, INDEX_CHUNK):
                 with self._lock, paused_gc():
-                    self._parse_upto(min(end, size))
                     hot = self._hot()
+                    self._parse_upto(min(end, size), hot)
                     for name, column in list(self._columns.items()):
                         if name in hot:
                             self._index_pending(name, column)
@@ -163,11 +163,14 @@ class Memtable:
         now = time.monotonic()
         return {name for name, when in list(self.searched.items()) if now - when < self.hot_for}
 
-    def _parse_upto(self, size: int) -> None:
+    def _parse_upto(self, size: int, hot: set[str] | None = None) -> None:
+        """Parse rows up to `size` into the columns; a new column gathers values if its field is in `hot`
+        (default: the fields searched lately)."""
         # Requires: self._lock held.
         columns = self._columns
         loads = orjson.loads
-        hot = self._hot()
+        if hot is None:
+            hot = self._hot()
         for doc in range(self._parsed, size):
             for name, value in flatten(loads(self.raws[doc])):
                 if name == "timestamp":
