@@ -22,6 +22,12 @@ def tokenize(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+def ascii_word_bytes(data: bytes) -> bytes:
+    """ASCII text as bytes, with A-Z lowercased and every non-word byte a space: its whitespace-separated
+    words are the text's tokens. Lengths are kept, so texts joined into one buffer keep their offsets."""
+    return data.translate(_ASCII_WORDS)
+
+
 def value_text(value: object) -> str:
     """The verbatim text of a scalar JSON value: strings as they are, everything else as JSON writes it."""
     if isinstance(value, str):

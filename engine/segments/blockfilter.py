@@ -60,7 +60,11 @@ def _trigrams_of(runs: Iterable[AnyStr]) -> set[AnyStr]:
 
 def build(terms: Sequence[bytes]) -> bytes | None:
     """The filter of one block of UTF-8 terms, or None when the block has too many trigrams."""
-    text = b"\n".join(terms)  # "\n" is not a word character, so no run spans two terms
+    return build_joined(b"\n".join(terms))  # "\n" is not a word character, so no run spans two terms
+
+
+def build_joined(text: bytes) -> bytes | None:
+    """`build` for a block's terms joined by "\n"."""
     ascii_ = text.isascii()
     grams = _trigrams_of(text.translate(_ASCII_RUNS).split()) if ascii_ else trigrams(text.decode())
     if len(grams) > MAX_TRIGRAMS:

@@ -9,6 +9,8 @@ Indexes built for every field (dotted name; the top-level `timestamp` is the tim
   rare words is cheap to check on its few candidates, and a phrase of common words, the expensive case,
   is answered from grams without reading rows.
 Tokens are computed once per distinct value, not per log: levels, hosts and message templates repeat.
+A field whose every value is a string, one per log (most fields), is indexed by array operations instead
+(engine/segments/textfield.py), into the same bytes; `write_field` here takes numbers, arrays and mixes.
 """
 
 from __future__ import annotations
@@ -42,17 +44,22 @@ def build_segment(path: Path, rows: Rows) -> dict[str, Any]:
     n = len(rows)
     if n == 0:
         raise ValueError("a segment needs at least one row")
-    times, seqs = rows.times, rows.seqs
-    order = sorted(range(n), key=lambda i: (times[i], seqs[i]))
+    # numpy and pyarrow (textfield) are loaded here, in builder processes: the process that ingests
+    # imports this module but never builds, and need not pay their ~140 ms of import.
+    import numpy as np
+
+    times, seqs = np.frombuffer(rows.times, np.int64), np.frombuffer(rows.seqs, np.int64)
+    order = np.lexsort((seqs, times))
     with SegmentFileWriter(path) as writer:
         with paused_gc():
-            meta = _write(writer, rows, order)
+            meta = _write(writer, rows, order.tolist(), array("q", times[order].tobytes()),
+                          array("q", seqs[order].tobytes()))
         return writer.finish(meta)
 
 
-def _write(writer: SegmentFileWriter, rows: Rows, order: list[int]) -> dict[str, Any]:
-    times = array("q", (rows.times[i] for i in order))
-    seqs = array("q", (rows.seqs[i] for i in order))
+def _write(writer: SegmentFileWriter, rows: Rows, order: list[int], times: array, seqs: array) -> dict[str, Any]:
+    from . import textfield
+
     columns: dict[str, columns_.Column] = {}
     row_blocks = []
     loads = orjson.loads
@@ -64,14 +71,19 @@ def _write(writer: SegmentFileWriter, rows: Rows, order: list[int]) -> dict[str,
         columns_.add_rows(columns, block_start, map(loads, raws))
     meta = writer.column_meta(times, seqs, row_blocks)
     common_docs = max(GRAM_MIN_DOCS, len(order) // GRAM_DOCS_DIVISOR)
-    fields = columns_.fields(columns)
+    fields = columns_.flattened(columns)
     del columns
     for name in sorted(fields):
-        meta["fields"][name] = _write_field(writer, fields.pop(name), common_docs)
+        docs, values = fields.pop(name)
+        if set(map(type, values)) == {str} and len(docs) == len(set(docs)):
+            meta["fields"][name] = textfield.write_field(writer, docs, values, common_docs)
+        else:
+            meta["fields"][name] = write_field(writer, columns_.grouped(docs, values), common_docs)
     return meta
 
 
-def _write_field(writer: SegmentFileWriter, f: FieldValues, common_docs: int) -> dict[str, Any]:
+def write_field(writer: SegmentFileWriter, f: FieldValues, common_docs: int) -> dict[str, Any]:
+    """Write the dictionaries of field `f`; returns its meta entry (format.py)."""
     # A token held by one value shares that value's doc list (ascending, no repeats); a token held by
     # several gets its own list, sorted once at the end.
     tok_lists: dict[str, list[int]] = {}

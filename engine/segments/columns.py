@@ -46,13 +46,14 @@ class FieldValues:
 
 def fields(columns: dict[str, Column]) -> dict[str, FieldValues]:
     """The flattened fields of the rows gathered in `columns`, each with its values grouped."""
+    return {name: grouped(*column) for name, column in flattened(columns).items()}
+
+
+def flattened(columns: dict[str, Column]) -> dict[str, Column]:
+    """The flattened fields of the rows gathered in `columns`, each with its docs and values in doc order."""
     pieces: dict[str, list[Column]] = {}
     _flatten(columns, "", pieces)
-    out = {}
-    for name, parts in pieces.items():
-        docs, values = parts[0] if len(parts) == 1 else _in_doc_order(parts)
-        out[name] = _grouped(docs, values)
-    return out
+    return {name: parts[0] if len(parts) == 1 else _in_doc_order(parts) for name, parts in pieces.items()}
 
 
 def _flatten(columns: dict[str, Column], prefix: str, pieces: dict[str, list[Column]]) -> None:
@@ -97,7 +98,8 @@ def _in_doc_order(parts: list[Column]) -> Column:
     return [d for d, _ in pairs], [v for _, v in pairs]
 
 
-def _grouped(docs: list[int], values: list[object]) -> FieldValues:
+def grouped(docs: list[int], values: list[object]) -> FieldValues:
+    """A field's values grouped by text (and by number, for JSON numbers)."""
     nums: dict[float, list[int]] = {}
     if set(map(type, values)) == {str}:
         texts = values

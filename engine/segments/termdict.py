@@ -80,6 +80,66 @@ def write_batches(add: Callable[[bytes], list[int]], batches: Iterable[tuple[Seq
     return out
 
 
+def write_arrays(add: Callable[[bytes], list[int]], offsets: Any, data: bytes, counts: Any, docs: Any, *,
+                 filters: bool = False) -> dict[str, Any] | None:
+    """`write_batches` for a dictionary held in numpy arrays, as the segment builder has it: term i is
+    data[offsets[i]:offsets[i + 1]] (UTF-8, terms sorted), held by counts[i] docs, which are the next
+    counts[i] items of `docs` (each term's ascending, terms in order). Writes the same bytes as
+    write_batches; only terms held by two or more docs take a Python step each (their encoded posting)."""
+    import numpy as np  # builder processes only: the ingesting process need not import numpy
+
+    n = len(counts)
+    if n == 0:
+        return None
+    starts = np.zeros(n + 1, np.int64)
+    np.cumsum(counts, out=starts[1:])
+    multi = np.flatnonzero(counts != 1)
+    multi_lengths, stored = postings.encode_many(counts[multi], docs[np.repeat(counts != 1, counts)])
+    stored_at = np.zeros(len(multi) + 1, np.int64)
+    np.cumsum(multi_lengths, out=stored_at[1:])
+    post_lengths = np.zeros(n, np.int64)
+    post_lengths[multi] = multi_lengths
+    term_lengths = offsets[1:] - offsets[:-1]
+    # As _cut: a block ends at the first term that brings its size to BLOCK_TARGET_BYTES.
+    ends = np.cumsum(term_lengths + np.where(post_lengths == 0, 4, post_lengths) + 8)
+    first: list[str] = []
+    blocks: list[list[int]] = []
+    block_filters: list[bytes] | None = [] if filters else None
+    start, base = 0, 0
+    while start < n:
+        end = min(int(np.searchsorted(ends, base + BLOCK_TARGET_BYTES)), n - 1) + 1
+        base = int(ends[end - 1])
+        m0, m1 = np.searchsorted(multi, (start, end))
+        ids = docs[starts[start:end][counts[start:end] == 1]]
+        lo, hi = int(offsets[start]), int(offsets[end])
+        first.append(data[lo:int(offsets[start + 1])].decode("latin-1"))
+        blocks.append(add(b"".join((
+            _HEADER.pack(end - start, len(ids)),
+            _array_planes(term_lengths[start:end]),
+            _array_planes(post_lengths[start:end]),
+            _array_planes(ids),
+            data[lo:hi],
+            stored[stored_at[m0]:stored_at[m1]],
+        ))))
+        if block_filters is not None:
+            joined = np.insert(np.frombuffer(data, np.uint8, hi - lo, lo), offsets[start + 1:end] - lo, 10)
+            f = blockfilter.build_joined(joined.tobytes())  # 10: "\n"
+            if f is None:
+                block_filters = None
+            else:
+                block_filters.append(f)
+        start = end
+    out: dict[str, Any] = {"first": first, "blocks": blocks}
+    if block_filters is not None:
+        out["filters"] = add(blockfilter.encode_section(block_filters))
+    return out
+
+
+def _array_planes(values: Any) -> bytes:
+    """_planes of a numpy array of ints below 2**32."""
+    return values.astype("<u4").view("u1").reshape(-1, 4).T.tobytes()
+
+
 def _cut(batches: Iterable[tuple[Sequence[bytes], Sequence[Posting]]]) -> Iterator[tuple[list[bytes], list[Posting]]]:
     """Blocks of terms: each ends at the first term that brings its size (term and posting bytes, 4 for a
     one-doc posting's id, plus 8 for their lengths, per term) to BLOCK_TARGET_BYTES; the last may be smaller."""

@@ -2,6 +2,7 @@
 
 from itertools import pairwise
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -79,3 +80,43 @@ def test_a_copy_of_a_copy_is_refused_as_corrupt(tmp_path):
     assert d.get(b"c") == BitMap([1, 2])
     with pytest.raises(CorruptionError, match="stands for another in turn"):
         d.get(b"a")
+
+
+_TEXT_LISTS = st.dictionaries(st.text(min_size=1, max_size=12).map(str.encode), _DOCS, min_size=1, max_size=300)
+
+
+@settings(max_examples=60)
+@given(_TEXT_LISTS, st.sampled_from([64, 300, termdict.BLOCK_TARGET_BYTES]), st.booleans())
+def test_arrays_write_the_bytes_that_batches_write(lists, block_bytes, filters):
+    terms = sorted(lists)
+    written: list[list[bytes]] = [[], []]
+
+    def adder(k: int):
+        def add(data: bytes) -> list[int]:
+            written[k].append(data)
+            return [len(written[k]) - 1, len(data), 0]
+        return add
+
+    offsets = np.cumsum([0, *map(len, terms)])
+    counts = np.array([len(lists[t]) for t in terms])
+    docs = np.array([d for t in terms for d in lists[t]], np.int64)
+    old = termdict.BLOCK_TARGET_BYTES
+    termdict.BLOCK_TARGET_BYTES = block_bytes
+    try:
+        expected = termdict.write_batches(adder(0), [(terms, [postings.one_or_encoded(lists[t]) for t in terms])],
+                                          filters=filters)
+        got = termdict.write_arrays(adder(1), offsets, b"".join(terms), counts, docs, filters=filters)
+    finally:
+        termdict.BLOCK_TARGET_BYTES = old
+    assert got == expected
+    assert written[1] == written[0]
+
+
+@given(st.lists(_DOCS, max_size=30))
+def test_many_postings_encode_at_once_as_one_by_one(lists):
+    lists = [d for d in lists if len(d) > 1]
+    counts = np.array([len(d) for d in lists], np.int64)
+    lengths, data = postings.encode_many(counts, np.array([x for d in lists for x in d], np.int64))
+    encoded = [postings.encode_sorted(d) for d in lists]
+    assert lengths.tolist() == list(map(len, encoded))
+    assert data == b"".join(encoded)
