@@ -184,9 +184,13 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 def _strings(texts: list[str]) -> pa.Array:
-    encoded = [t.encode() for t in texts]
-    offsets = _starts(np.fromiter(map(len, encoded), np.int64, len(encoded)))
-    return pa.LargeStringArray.from_buffers(len(texts), pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded)))
+    data = "".join(texts).encode()
+    if len(data) == sum(map(len, texts)):  # ASCII: a text's length in characters is its length in bytes
+        lengths = np.fromiter(map(len, texts), np.int64, len(texts))
+    else:
+        encoded = [t.encode() for t in texts]
+        lengths = np.fromiter(map(len, encoded), np.int64, len(texts))
+    return pa.LargeStringArray.from_buffers(len(texts), pa.py_buffer(_starts(lengths)), pa.py_buffer(data))
 
 
 def _ints(array: pa.Array) -> np.ndarray:

@@ -117,3 +117,18 @@ def test_a_filter_section_for_another_dictionary_is_reported_as_corruption(tmp_p
     with pytest.raises(CorruptionError, match="value blocks but 1 block filters"):
         list(reader.values("message", ["declined"]))
     reader.close()
+
+
+@given(st.lists(st.text(alphabet="abcXYZ019_ -./:\n", max_size=40), max_size=40))
+def test_ascii_blocks_get_the_filter_of_the_general_path(values):
+    text = "\n".join(values).encode()
+    grams = blockfilter.trigrams(text.decode())
+    if len(grams) > blockfilter.MAX_TRIGRAMS:
+        assert blockfilter.build_joined(text) is None
+        return
+    m = blockfilter._filter_bits(len(grams))
+    bits = 0
+    for h1, h2 in map(blockfilter._probe, grams):
+        for i in range(blockfilter.HASHES):
+            bits |= 1 << (h1 + i * h2) % m
+    assert blockfilter.build_joined(text) == bits.to_bytes(m // 8, "little")
