@@ -47,7 +47,18 @@ def _leap(y: int) -> bool:
 
 def parse_rfc3339(text: str) -> int | None:
     """Nanoseconds since the epoch for an RFC 3339 / ISO 8601 text, or None if it is not one."""
-    # The usual shape first, with a simpler pattern and the days of a date looked up rather than computed:
+    # Logs of one minute share their first 16 characters: once a minute `YYYY-MM-DDTHH:MM` has been read in
+    # the usual shape, the texts that start with it only need their seconds read. The 1M generated logs
+    # (2.3 a minute) went 0.99 -> 0.67 us a log time; a text of a remembered minute takes 0.47. Time
+    # parsing was a third of append_ndjson.
+    minute = _MINUTES.get(text[:16])
+    if minute is not None:
+        n = len(text)
+        if text[16:17] == ":" and text[n - 1:] in ("Z", "z") and (n == 20 or (22 <= n <= 30 and text[19] in ".,")):
+            digits = text[17:19] + text[20:-1]  # seconds, then 0-9 digits of fraction
+            if digits.isdigit() and digits.isascii() and digits[:2] <= "60":
+                return minute + int(digits.ljust(11, "0"))
+    # The usual shape, with a simpler pattern and the days of a date looked up rather than computed:
     # 1.7 -> 0.9 us a log time; append_ndjson went from 3.3-3.7 to 3.0-3.1 us/log.
     m = _USUAL.fullmatch(text)
     if m is None:
@@ -57,7 +68,16 @@ def parse_rfc3339(text: str) -> int | None:
     h, mi, sec = int(hh), int(mm), int(ss)
     if days is None or h > 23 or mi > 59 or sec > 60:
         return None
-    return (days * 86400 + h * 3600 + mi * 60 + sec) * NS_PER_SECOND + (int(frac.ljust(9, "0")) if frac else 0)
+    minute = (days * 86400 + h * 3600 + mi * 60) * NS_PER_SECOND
+    if len(_MINUTES) >= _MINUTES_MAX:
+        _MINUTES.clear()
+    _MINUTES[text[:16]] = minute
+    return minute + sec * NS_PER_SECOND + (int(frac.ljust(9, "0")) if frac else 0)
+
+
+# `YYYY-MM-DDTHH:MM` (any separator _USUAL takes) -> ns at that minute's start, UTC, for valid ones only.
+_MINUTES: dict[str, int] = {}
+_MINUTES_MAX = 1 << 14
 
 
 def _date_days(date: str) -> int | None:

@@ -34,3 +34,13 @@ def log_times(draw: st.DrawFn) -> str:
 @example("2023-13-01T00:00:00Z")
 def test_the_usual_shape_parses_as_the_general_parser_does(text):
     assert parse_rfc3339(text) == _parse_rfc3339_general(text)
+    assert parse_rfc3339(text) == _parse_rfc3339_general(text)  # its minute may be remembered now
+
+
+@given(log_times(), st.data())
+def test_a_remembered_minute_reads_the_rest_as_the_general_parser_does(first, data):
+    parse_rfc3339(first)  # remembers first[:16] when it is a valid minute in the usual shape
+    rest = data.draw(st.sampled_from(["", ":", ":5", ":60Z", ":61Z", ":0٣Z", ":05.Z", ":05.1234567890Z"])
+                     | log_times().map(lambda t: t[16:]))
+    text = first[:16] + rest
+    assert parse_rfc3339(text) == _parse_rfc3339_general(text)
