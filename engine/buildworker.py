@@ -3,6 +3,9 @@
 A module of its own, which nothing imports, so that running it as __main__ does not load it twice.
 """
 
+# What the jobs use (numpy and pyarrow too), loaded before the first job comes.
+import engine.flush
+import engine.segments.textfield  # noqa: F401
 from engine.builders import serve
 
 serve()

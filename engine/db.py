@@ -143,6 +143,10 @@ class Engine:
         except BaseException:
             engine._release_lock()
             raise
+        if options.start_builders_at_open and options.build_in_subprocess:
+            pool = engine._executor()
+            assert isinstance(pool, BuilderPool)
+            pool.start()
         engine._start_threads()
         return engine
 

@@ -50,6 +50,10 @@ class EngineOptions:
     # Builder processes: segments of successive memtables are written in parallel, one per process.
     # Each holds one memtable's index while it works (a few hundred MB for 250,000 logs).
     builder_processes: int = 2
+    # Start the builder processes when the engine opens instead of at the first flush, which then does not
+    # wait ~0.2 s for them (Python, numpy and pyarrow imports). A server does; short-lived engines (scripts,
+    # tests) need not start processes they may never use.
+    start_builders_at_open: bool = False
 
     # Ingest work in the engine's process (parsing, memtable indexing) pauses while a search is in its first
     # `search_priority_window` seconds, so searches do not queue for the GIL behind it (engine/priority.py).

@@ -22,6 +22,7 @@ def engine_options(config: ServerConfig) -> EngineOptions:
         fsync=config.fsync,
         stall_timeout=config.stall_timeout,
         search_timeout=config.search_timeout,
+        start_builders_at_open=True,
         **extra,
     )
 

@@ -42,3 +42,26 @@ def test_close_abandons_a_running_merge_and_keeps_every_log(tmp_path):
         assert db.search("n:39999").logs == [logs[-1]]
         segments = db.statistics().segments
     assert sum(path.suffix == ".sst" for path in tmp_path.iterdir()) == segments  # nothing half-merged is left
+
+
+def test_started_processes_take_the_first_jobs_and_stop_with_the_pool():
+    pool = BuilderPool(2)
+    try:
+        pool.start()
+        started = {w.proc.pid for w in pool._workers}
+        assert len(started) == 2 and all(w.proc.poll() is None for w in pool._workers)
+        assert [pool.submit(math.sqrt, x).result(timeout=30) for x in (4.0, 9.0, 16.0)] == [2.0, 3.0, 4.0]
+        assert {w.proc.pid for w in pool._workers} == started  # no process started for a job
+    finally:
+        pool.shutdown()
+    assert all(w.proc.poll() is not None for w in pool._workers)
+
+
+def test_an_engine_may_start_its_builders_when_it_opens(tmp_path):
+    with Engine.open(tmp_path, EngineOptions(start_builders_at_open=True, memtable_max_logs=100)) as db:
+        assert isinstance(db._pool, BuilderPool) and len(db._pool._workers) == 2
+        db.append([{"message": f"log {i}"} for i in range(250)])
+        db.flush()
+        assert db.search("message:log", limit=1).total == 250
+    with Engine.open(tmp_path) as db:
+        assert db._pool is None  # by default, at the first flush
