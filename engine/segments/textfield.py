@@ -78,7 +78,7 @@ def _tokens(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, pa.Array]:
     all_ascii = pc.all(ascii_).as_py() is not False
     _, offsets, data = texts.buffers()
     # The translate keeps lengths, so the texts' offsets fit the translated buffer.
-    words = pa.LargeStringArray.from_buffers(len(texts), offsets, pa.py_buffer(ascii_word_bytes(data.to_pybytes())),
+    words = pa.LargeStringArray.from_buffers(len(texts), offsets, pa.py_buffer(ascii_word_bytes(_bytes(data))),
                                              offset=texts.offset)
     lists = pc.ascii_split_whitespace(words)
     parents = pc.list_parent_indices(lists)
@@ -146,10 +146,13 @@ def _expand(keys: np.ndarray, texts: np.ndarray, key_count: int, text_counts: np
 
 def _write(writer: SegmentFileWriter, terms: pa.Array, counts: np.ndarray, docs: np.ndarray, *,
            filters: bool = False) -> dict[str, Any]:
+    if not len(terms):
+        return {"first": [], "blocks": []}
     _, offsets, data = terms.buffers()
     offsets = np.frombuffer(offsets, np.int64)[terms.offset:terms.offset + len(terms) + 1]
-    meta = termdict.write_arrays(writer.add, offsets, data.to_pybytes(), counts, docs, filters=filters)
-    return meta if meta is not None else {"first": [], "blocks": []}
+    meta = termdict.write_arrays(writer.add, offsets, _bytes(data), counts, docs, filters=filters)
+    assert meta is not None
+    return meta
 
 
 def _ranks(strings: pa.Array) -> np.ndarray:
@@ -196,7 +199,14 @@ def _strings(texts: list[str]) -> pa.Array:
 def _ints(array: pa.Array) -> np.ndarray:
     """The values of an arrow array of integers without nulls."""
     dtype = np.dtype(str(array.type))
+    if not len(array):
+        return np.zeros(0, dtype)
     return np.frombuffer(array.buffers()[1], dtype, len(array), array.offset * dtype.itemsize)
+
+
+def _bytes(buffer: pa.Buffer | None) -> bytes:
+    """A data buffer's bytes (arrow may leave out the buffer of an array of empty strings)."""
+    return b"" if buffer is None else buffer.to_pybytes()
 
 
 def _arrow_ints(values: np.ndarray) -> pa.Array:

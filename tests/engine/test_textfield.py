@@ -57,3 +57,9 @@ def test_random_texts_give_the_same_bytes(values: list[str], first: int, common_
     docs = list(range(first, first + 3 * len(values), 3))
     got, expected = _both(docs, values, common_docs)
     assert got == expected
+
+
+def test_fields_without_tokens_or_with_empty_values_only() -> None:
+    for values in (["", ""], ["--", " ", "--"], ["", "-"], ["é", ""]):
+        got, expected = _both(list(range(len(values))), values, common_docs=1)
+        assert got == expected, values
