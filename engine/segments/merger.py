@@ -22,9 +22,9 @@ from __future__ import annotations
 import heapq
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from hashlib import blake2b
-from itertools import chain, compress, repeat
+from itertools import compress, pairwise, repeat
 from operator import eq
 from pathlib import Path
 from typing import Any
@@ -241,36 +241,38 @@ def _merged_batches(readers: list[SegmentReader], mappers: list[_Mapper], member
 
     The hot loop of merging, done a block at a time so that each step is a pass in C over a list: every
     term up to the smallest last term of the inputs' current blocks is final (no later block of any input
-    can hold one before it), so those slices are remapped, then sorted together, which Timsort does by
-    merging the sorted slices."""
+    can hold one before it), so those slices are taken, then sorted together by a stable sort on the term,
+    which Timsort does by merging the sorted slices (input order among equal terms)."""
     copies = {i for i in members if readers[i].copies(name, kind)}
 
-    def postings_of(block: termdict.TermBlock, i: int) -> list[Posting]:
-        posts = block.postings()
-        if i in copies:  # as the postings they copy (in the input's doc ids), to be remapped like any
-            for j in [j for j, p in enumerate(posts) if type(p) is not int and p[0] == postings.TAG_COPY]:
-                posts[j] = postings.encode(readers[i].referenced(name, kind, bytes(posts[j])))
-        return posts
+    def decoded(block: termdict.TermBlock, i: int) -> tuple[list[bytes], list[Posting]]:
+        """A block's terms and its postings in output doc ids."""
+        resolve = (lambda p: readers[i].referenced(name, kind, p)) if i in copies else None
+        if readers[i].version >= 2:
+            return _decoded(block, mappers[i], resolve)
+        posts = block.postings()  # version 1: no copies, no references
+        return list(block.terms), _reencoded(posts, mappers[i])
 
-    cursors = []  # [terms, encoded postings, position, the input's remaining blocks, input]
+    cursors = []  # [terms, postings in output doc ids, position, the input's remaining blocks, input]
     for i in members:
         blocks = readers[i].dict_blocks(name, kind)
         block = next(blocks, None)
         if block is not None:
-            cursors.append([block.terms, postings_of(block, i), 0, blocks, i])
+            cursors.append([*decoded(block, i), 0, blocks, i])
     while cursors:
         frontier = min(c[0][-1] for c in cursors)
-        parts: list[tuple[Sequence[bytes], int, list[Posting]]] = []
+        parts: list[tuple[list[bytes], int, list[Posting]]] = []
         for c in cursors:
-            terms, raws, pos, _, i = c
+            terms, posts, pos, _, i = c
             end = bisect_right(terms, frontier, pos)
             if end > pos:
-                parts.append((terms[pos:end], i, _reencoded(raws[pos:end], mappers[i])))
+                parts.append((terms[pos:end], i, posts[pos:end]))
             c[2] = end
             if end == len(terms):
                 block = next(c[3], None)
                 if block is not None:
-                    c[0], c[1], c[2] = block.terms, postings_of(block, i), 0
+                    c[0], c[1] = decoded(block, i)
+                    c[2] = 0
         cursors = [c for c in cursors if c[2] < len(c[0])]
         holders: dict[bytes, list[int]] = {}
         for terms, i, _ in parts:
@@ -280,13 +282,55 @@ def _merged_batches(readers: list[SegmentReader], mappers: list[_Mapper], member
             terms, _, posts = parts[0]
             yield (terms, posts), holders
             continue
-        # (term, input) pairs are unique, so sorting never compares the postings.
-        entries = sorted(chain.from_iterable(zip(terms, repeat(i), posts) for terms, i, posts in parts))
-        terms = [e[0] for e in entries]
-        posts = [e[2] for e in entries]
+        all_terms = [t for part in parts for t in part[0]]
+        all_posts = [p for part in parts for p in part[2]]
+        order = sorted(range(len(all_terms)), key=all_terms.__getitem__)  # stable: inputs in order
+        terms = list(map(all_terms.__getitem__, order))
+        posts = list(map(all_posts.__getitem__, order))
         if len(set(terms)) < len(terms):
-            terms, posts = _union_repeats(terms, posts, None if refs is None else ([e[1] for e in entries], refs))
+            inputs = None
+            if refs is not None:
+                all_inputs = [i for part in parts for i in repeat(part[1], len(part[0]))]
+                inputs = (list(map(all_inputs.__getitem__, order)), refs)
+            terms, posts = _union_repeats(terms, posts, inputs)
         yield (terms, posts), holders
+
+
+def _decoded(block: termdict.TermBlock, mapper: _Mapper,
+             resolve_copy: Callable[[bytes], BitMap] | None) -> tuple[list[bytes], list[Posting]]:
+    """The terms of a block of segment format 2 or later, and its postings in output doc ids: one-doc
+    postings (most terms: ids, numbers) remapped in numpy, the others one by one; `resolve_copy` gives the
+    docs of a copy (postings.py, tag 3) in the input's doc ids."""
+    import numpy as np  # builder processes only: the ingesting process need not import numpy
+
+    offsets, post_lengths, ids, data = block.arrays()
+    bounds = offsets.tolist()
+    terms = [data[a:b] for a, b in pairwise(bounds)]
+    shift = mapper.shift
+    if shift is not None:
+        ids += shift
+    else:
+        assert mapper.table is not None
+        ids = np.frombuffer(mapper.table, np.uint32)[ids]
+    if len(ids) == len(terms):
+        return terms, ids.tolist()
+    one = post_lengths == 0
+    docs = np.zeros(len(terms), np.int64)
+    docs[one] = ids
+    posts: list[Posting] = docs.tolist()
+    multi = np.flatnonzero(~one)
+    starts = bounds[-1] + np.cumsum(post_lengths) - post_lengths
+    for j, a, n in zip(multi.tolist(), starts[multi].tolist(), post_lengths[multi].tolist(), strict=True):
+        raw = data[a:a + n]
+        if resolve_copy is not None and raw[0] == postings.TAG_COPY:  # as the posting it copies
+            raw = postings.encode(resolve_copy(raw))
+        if shift == 0:
+            posts[j] = raw
+        elif shift is not None:
+            posts[j] = _shifted(raw, shift)
+        else:
+            posts[j] = _remapped(raw, mapper)
+    return terms, posts
 
 
 def _reencoded(posts: list[Posting], mapper: _Mapper) -> list[Posting]:
@@ -319,9 +363,7 @@ def _union_repeats(terms: Sequence[bytes], posts: list[Posting],
     are found in C; the Python loop runs per repeated term, and the stretches between are copied whole.
     `refs`: when postings may refer to values, the input of each posting and what unites such postings."""
     repeats = list(compress(range(1, len(terms)), map(eq, terms[1:], terms)))  # i: terms[i] == terms[i - 1]
-    out_terms: list[bytes] = []
-    out_posts: list[Posting] = []
-    done = 0  # terms before this are in the output
+    runs: list[tuple[int, int]] = []  # [j, k): a run of equal terms
     r = 0
     while r < len(repeats):
         j = repeats[r] - 1  # the first of a run of equal terms
@@ -330,9 +372,22 @@ def _union_repeats(terms: Sequence[bytes], posts: list[Posting],
         while r < len(repeats) and repeats[r] == k:
             k += 1
             r += 1
+        runs.append((j, k))
+    # Terms held by a few docs in each input (ids and numbers met again, hosts) are united with the others
+    # like them in numpy, at once: a step each cost ~4 us, and these are most repeats.
+    small = postings.TAG_SMALL
+    few = [run for run in runs if all(type(p) is int or p[0] == small for p in posts[run[0]:run[1]])]
+    united = dict(zip(few, _united_ids([posts[j:k] for j, k in few]), strict=True)) if few else {}
+    out_terms: list[bytes] = []
+    out_posts: list[Posting] = []
+    done = 0  # terms before this are in the output
+    for j, k in runs:
         out_terms += terms[done:j + 1]
         out_posts += posts[done:j]
-        if refs is None:
+        posting = united.get((j, k))
+        if posting is not None:
+            out_posts.append(posting)
+        elif refs is None:
             out_posts.append(_united(posts[j:k]))
         else:
             out_posts.append(refs[1].united(terms[j], posts[j:k], refs[0][j:k]))
@@ -340,6 +395,28 @@ def _union_repeats(terms: Sequence[bytes], posts: list[Posting],
     out_terms += terms[done:]
     out_posts += posts[done:]
     return out_terms, out_posts
+
+
+def _united_ids(groups: list[list[Posting]]) -> list[bytes]:
+    """For each group of one-doc and small postings (postings.py, tag 0), each from another input, the
+    posting of their docs."""
+    import numpy as np  # builder processes only: the ingesting process need not import numpy
+
+    ids = array("I")
+    counts = np.zeros(len(groups), np.int64)
+    for g, group in enumerate(groups):
+        before = len(ids)
+        for p in group:
+            if type(p) is int:
+                ids.append(p)
+            else:
+                ids.frombytes(p[1:])
+        counts[g] = len(ids) - before
+    keys = np.sort(np.repeat(np.arange(len(groups)), counts) << 32 | np.frombuffer(ids, np.uint32))
+    lengths, data = postings.encode_many(counts, keys & 0xFFFFFFFF)
+    bounds = np.zeros(len(groups) + 1, np.int64)
+    np.cumsum(lengths, out=bounds[1:])
+    return [data[a:b] for a, b in pairwise(bounds.tolist())]
 
 
 def _united(posts: list[Posting]) -> bytes:

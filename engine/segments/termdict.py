@@ -188,6 +188,14 @@ def _planes(values: array) -> bytes:
     return data[0::4] + data[1::4] + data[2::4] + data[3::4]
 
 
+def _array_from_planes(data: bytes, start: int, count: int) -> Any:
+    """_from_planes into a numpy array of int64."""
+    import numpy as np
+
+    planes = np.frombuffer(data, np.uint8, 4 * count, start).reshape(4, count)
+    return np.ascontiguousarray(planes.T).view("<u4").reshape(count).astype(np.int64)
+
+
 def _from_planes(data: bytes, start: int, count: int) -> array:
     interleaved = bytearray(4 * count)
     for k in range(4):
@@ -290,6 +298,24 @@ class TermBlock:
         assert ids is not None
         # Without ranks, every term of the block is held by one doc.
         return BitMap((ids[i if ranks is None else ranks[i] - 1],))
+
+    def arrays(self) -> tuple[Any, Any, Any, bytes]:
+        """The block as numpy arrays, for merging (blocks of segment format 2 and later): where each term
+        starts in `data` (count + 1 offsets, the last where its postings start), each posting's length (0
+        for a one-doc posting), the one-doc postings' ids in term order, and `data`, the block's bytes."""
+        import numpy as np  # builder processes only: the ingesting process need not import numpy
+
+        assert not self._v1
+        data, count = self._data, self._count
+        term_lengths = _array_from_planes(data, 8, count)
+        post_lengths = _array_from_planes(data, 8 + 4 * count, count)
+        singles = (self._term_offsets[0] - 8 - 8 * count) // 4
+        ids = _array_from_planes(data, 8 + 8 * count, singles)
+        offsets = np.empty(count + 1, np.int64)
+        offsets[0] = self._term_offsets[0]
+        np.cumsum(term_lengths, out=offsets[1:])
+        offsets[1:] += offsets[0]
+        return offsets, post_lengths, ids, data
 
     def postings(self) -> list[Posting]:
         """Every posting of the block, in term order (for merging, engine/segments/merger.py)."""

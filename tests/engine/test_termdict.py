@@ -120,3 +120,24 @@ def test_many_postings_encode_at_once_as_one_by_one(lists):
     encoded = [postings.encode_sorted(d) for d in lists]
     assert lengths.tolist() == list(map(len, encoded))
     assert data == b"".join(encoded)
+
+
+@settings(max_examples=40)
+@given(_LISTS)
+def test_a_block_as_arrays_holds_its_terms_and_postings(lists):
+    terms = sorted(lists)
+    sections: list[bytes] = []
+    meta = termdict.write_batches(lambda data: [sections.append(data) or len(sections) - 1, len(data), 0],
+                                  [(terms, [postings.one_or_encoded(lists[t]) for t in terms])])
+    assert meta is not None
+    for handle in meta["blocks"]:
+        block = termdict.TermBlock(sections[handle[0]])
+        offsets, post_lengths, ids, data = block.arrays()
+        bounds = offsets.tolist()
+        assert [data[a:b] for a, b in pairwise(bounds)] == list(block.terms)
+        posts = block.postings()
+        assert ids.tolist() == [p for p in posts if type(p) is int]
+        assert post_lengths.tolist() == [0 if type(p) is int else len(p) for p in posts]
+        starts = bounds[-1] + np.cumsum(post_lengths) - post_lengths
+        assert [data[a:a + n] for a, n in zip(starts.tolist(), post_lengths.tolist(), strict=True) if n] == \
+            [bytes(p) for p in posts if type(p) is not int]
