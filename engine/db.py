@@ -458,7 +458,7 @@ class Engine:
                 for memtable in frozen:
                     if memtable.wal_generation not in flushing:
                         segment_id = self._take_segment_id()
-                        rows = Rows.pack(zip(memtable.times, memtable.seqs, memtable.raws, strict=True))
+                        rows = Rows.of_columns(memtable.times, memtable.seqs, memtable.raws)
                         path = str(self.path / filenames.segment_name(segment_id))
                         flushing[memtable.wal_generation] = (
                             memtable, segment_id, self._executor().submit(write_segment, path, rows))

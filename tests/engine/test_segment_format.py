@@ -1,5 +1,7 @@
 """Segment files: round trip of rows and indexes, and detection of damage."""
 
+from array import array
+
 import pytest
 
 from engine.errors import CorruptionError, FormatVersionError
@@ -70,3 +72,10 @@ def test_unknown_version_is_refused(tmp_path, segment):
     bad.write_bytes(bytes(data))
     with pytest.raises(FormatVersionError, match="version 42"):
         SegmentReader(bad, 2)
+
+
+def test_rows_of_columns_are_the_packed_rows():
+    times, seqs, raws = array("q", [t for t, _, _ in LOGS]), array("q", [s for _, s, _ in LOGS]), [r for *_, r in LOGS]
+    assert Rows.of_columns(times, seqs, raws) == Rows.pack(LOGS)
+    with pytest.raises(ValueError, match="one item per row"):
+        Rows.of_columns(times, seqs, raws[:-1])
