@@ -298,9 +298,9 @@ def _merged_batches(readers: list[SegmentReader], mappers: list[_Mapper], member
 
 def _decoded(block: termdict.TermBlock, mapper: _Mapper,
              resolve_copy: Callable[[bytes], BitMap] | None) -> tuple[list[bytes], list[Posting]]:
-    """The terms of a block of segment format 2 or later, and its postings in output doc ids: one-doc
-    postings (most terms: ids, numbers) remapped in numpy, the others one by one; `resolve_copy` gives the
-    docs of a copy (postings.py, tag 3) in the input's doc ids."""
+    """The terms of a block of segment format 2 or later, and its postings in output doc ids: one-doc and
+    small postings (most terms) remapped in numpy, the others one by one; `resolve_copy` gives the docs of
+    a copy (postings.py, tag 3) in the input's doc ids."""
     import numpy as np  # builder processes only: the ingesting process need not import numpy
 
     offsets, post_lengths, ids, data = block.arrays()
@@ -320,7 +320,24 @@ def _decoded(block: termdict.TermBlock, mapper: _Mapper,
     posts: list[Posting] = docs.tolist()
     multi = np.flatnonzero(~one)
     starts = bounds[-1] + np.cumsum(post_lengths) - post_lengths
-    for j, a, n in zip(multi.tolist(), starts[multi].tolist(), post_lengths[multi].tolist(), strict=True):
+    small = np.zeros(len(terms), bool)
+    if shift != 0:
+        # Small postings (tag 0, most of the others) get their ids remapped in numpy too: each id's four
+        # bytes follow the tag, so they are gathered, mapped, and the postings cut out of the result.
+        small[multi] = np.frombuffer(data, np.uint8)[starts[multi]] == postings.TAG_SMALL
+        counts = (post_lengths[small] - 1) // 4
+        if len(counts):
+            before = np.cumsum(counts) - counts  # ids of the small postings before each
+            at = np.repeat(starts[small] + 1 - 4 * before, counts) + 4 * np.arange(int(counts.sum()))
+            raw_ids = np.frombuffer(data, np.uint8)[at[:, None] + np.arange(4)].view("<u4").ravel()
+            mapped = (raw_ids.astype(np.int64) + shift if shift is not None else
+                      np.frombuffer(mapper.table, np.uint32)[raw_ids]).astype("<u4").tobytes()
+            ends = 4 * np.cumsum(counts)
+            for j, a, b in zip(np.flatnonzero(small).tolist(), (ends - 4 * counts).tolist(), ends.tolist(),
+                               strict=True):
+                posts[j] = postings.SMALL_TAG + mapped[a:b]
+    others = np.flatnonzero(~one & ~small)
+    for j, a, n in zip(others.tolist(), starts[others].tolist(), post_lengths[others].tolist(), strict=True):
         raw = data[a:a + n]
         if resolve_copy is not None and raw[0] == postings.TAG_COPY:  # as the posting it copies
             raw = postings.encode(resolve_copy(raw))
