@@ -24,7 +24,7 @@ from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from hashlib import blake2b
-from itertools import compress, pairwise, repeat
+from itertools import chain, compress, pairwise, repeat
 from operator import eq
 from pathlib import Path
 from typing import Any
@@ -282,12 +282,12 @@ def _merged_batches(readers: list[SegmentReader], mappers: list[_Mapper], member
             terms, _, posts = parts[0]
             yield (terms, posts), holders
             continue
-        all_terms = [t for part in parts for t in part[0]]
-        all_posts = [p for part in parts for p in part[2]]
+        all_terms = list(chain.from_iterable(part[0] for part in parts))
+        all_posts = list(chain.from_iterable(part[2] for part in parts))
         order = sorted(range(len(all_terms)), key=all_terms.__getitem__)  # stable: inputs in order
         terms = list(map(all_terms.__getitem__, order))
         posts = list(map(all_posts.__getitem__, order))
-        if len(set(terms)) < len(terms):
+        if any(map(eq, terms[1:], terms)):
             inputs = None
             if refs is not None:
                 all_inputs = [i for part in parts for i in repeat(part[1], len(part[0]))]
