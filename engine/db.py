@@ -140,13 +140,15 @@ class Engine:
         engine = cls(directory, options, lock_fd)
         try:
             engine._recover()
+            if options.start_builders_at_open and options.build_in_subprocess:
+                pool = engine._executor()
+                assert isinstance(pool, BuilderPool)
+                pool.start()
         except BaseException:
+            if engine._pool is not None:
+                engine._pool.shutdown(wait=False)
             engine._release_lock()
             raise
-        if options.start_builders_at_open and options.build_in_subprocess:
-            pool = engine._executor()
-            assert isinstance(pool, BuilderPool)
-            pool.start()
         engine._start_threads()
         return engine
 

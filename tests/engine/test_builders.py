@@ -65,3 +65,16 @@ def test_an_engine_may_start_its_builders_when_it_opens(tmp_path):
         assert db.search("message:log", limit=1).total == 250
     with Engine.open(tmp_path) as db:
         assert db._pool is None  # by default, at the first flush
+
+
+def test_an_engine_whose_builders_cannot_start_does_not_open_and_keeps_its_directory_free(tmp_path, monkeypatch):
+    def refuse(self) -> None:
+        raise OSError("no processes left")
+
+    monkeypatch.setattr(BuilderPool, "start", refuse)
+    with pytest.raises(OSError, match="no processes left"):
+        Engine.open(tmp_path, EngineOptions(start_builders_at_open=True))
+    monkeypatch.undo()
+    with Engine.open(tmp_path) as db:  # the lock was released
+        db.append([{"message": "still writable"}])
+        assert db.search("still", limit=1).total == 1
