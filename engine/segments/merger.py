@@ -19,7 +19,6 @@ one (_Copies); the inputs' copies are resolved as their blocks are loaded.
 
 from __future__ import annotations
 
-import heapq
 from array import array
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -64,23 +63,27 @@ def _merge(path: Path, readers: list[SegmentReader]) -> dict[str, Any]:
 
 
 def _plan(readers: list[SegmentReader]) -> tuple[list[list[Run]], array, array]:
-    """Each input's runs onto the output, and the output's time and seq columns."""
-    streams = [zip(r.times, r.seqs, repeat(i), range(r.doc_count), strict=False) for i, r in enumerate(readers)]
+    """Each input's runs onto the output, and the output's time and seq columns: the inputs' docs in
+    (time, seq, input) order, sorted in numpy, and a run wherever the next doc is another input's or not
+    the next doc of the same input."""
+    import numpy as np  # builder processes only: the ingesting process need not import numpy
+
+    times = np.concatenate([np.frombuffer(r.times, np.int64) for r in readers])
+    seqs = np.concatenate([np.frombuffer(r.seqs, np.int64) for r in readers])
+    counts = [r.doc_count for r in readers]
+    inputs = np.repeat(np.arange(len(readers)), counts)
+    locals_ = np.arange(len(times)) - np.repeat(np.cumsum(counts) - counts, counts)
+    order = np.lexsort((inputs, seqs, times))  # stable: an input's docs of one (time, seq) stay in order
+    inp, loc = inputs[order], locals_[order]
+    new_run = np.ones(len(order), bool)
+    new_run[1:] = (inp[1:] != inp[:-1]) | (loc[1:] != loc[:-1] + 1)
+    starts = np.flatnonzero(new_run)
+    ends = np.append(starts[1:], len(order))
     runs: list[list[Run]] = [[] for _ in readers]
-    times, seqs = array("q"), array("q")
-    current = None  # [input, first local, next local, first output]
-    for out_doc, (ts, seq, i, local) in enumerate(heapq.merge(*streams)):
-        times.append(ts)
-        seqs.append(seq)
-        if current is not None and current[0] == i and current[2] == local:
-            current[2] += 1
-            continue
-        if current is not None:
-            runs[current[0]].append((current[1], current[2], current[3]))
-        current = [i, local, local + 1, out_doc]
-    if current is not None:
-        runs[current[0]].append((current[1], current[2], current[3]))
-    return runs, times, seqs
+    for i, first, end, out in zip(inp[starts].tolist(), loc[starts].tolist(), (loc[starts] + ends - starts).tolist(),
+                                  starts.tolist(), strict=True):
+        runs[i].append((first, end, out))
+    return runs, array("q", times[order].tobytes()), array("q", seqs[order].tobytes())
 
 
 def _copy_rows(writer: SegmentFileWriter, readers: list[SegmentReader], runs: list[list[Run]],
