@@ -344,12 +344,7 @@ def _decoded(block: termdict.TermBlock, mapper: _Mapper,
         raw = data[a:a + n]
         if resolve_copy is not None and raw[0] == postings.TAG_COPY:  # as the posting it copies
             raw = postings.encode(resolve_copy(raw))
-        if shift == 0:
-            posts[j] = raw
-        elif shift is not None:
-            posts[j] = _shifted(raw, shift)
-        else:
-            posts[j] = _remapped(raw, mapper)
+        posts[j] = _moved(raw, mapper)
     return terms, posts
 
 
@@ -360,11 +355,20 @@ def _reencoded(posts: list[Posting], mapper: _Mapper) -> list[Posting]:
     if shift == 0:  # the input's docs keep their ids: its postings stay as they are
         return posts
     if shift is not None:
-        return [p + shift if type(p) is int else _shifted(p, shift) for p in posts]
+        return [p + shift if type(p) is int else _moved(p, mapper) for p in posts]
     table = mapper.table
     assert table is not None
     # A table maps ascending ids to ascending ids, so a remapped list stays sorted.
-    return [table[p] if type(p) is int else _remapped(p, mapper) for p in posts]
+    return [table[p] if type(p) is int else _moved(p, mapper) for p in posts]
+
+
+def _moved(raw: bytes | memoryview, mapper: _Mapper) -> Posting:
+    """An encoded posting (of two or more docs) with output doc ids; a reference stays as it is."""
+    if mapper.shift == 0:
+        return raw
+    if mapper.shift is not None:
+        return _shifted(raw, mapper.shift)
+    return _remapped(raw, mapper)
 
 
 def _shifted(raw: bytes | memoryview, shift: int) -> bytes | memoryview:
@@ -443,13 +447,7 @@ def _united(posts: list[Posting]) -> bytes:
     """One posting of the docs of `posts` (disjoint: each from another input)."""
     small = postings.TAG_SMALL
     if all(type(p) is int or p[0] == small for p in posts):  # short id lists: no BitMap
-        ids = array("I")
-        for p in posts:
-            if type(p) is int:
-                ids.append(p)
-            else:
-                ids.frombytes(p[1:])
-        return postings.encode_sorted(sorted(ids))  # 2 or more ids
+        return _united_ids([posts])[0]
     return postings.encode(BitMap.union(*map(postings.docs_of, posts)))
 
 
