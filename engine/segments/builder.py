@@ -28,7 +28,7 @@ from ..tokens import tokenize
 from . import columns as columns_
 from . import postings, rowblock, termdict
 from .columns import FieldValues
-from .format import SegmentFileWriter
+from .format import FLUSH_ROWS_LEVEL, SegmentFileWriter
 from .numkeys import number_key
 from .rowblock import ROWS_PER_BLOCK
 from .rows import Rows
@@ -50,7 +50,7 @@ def build_segment(path: Path, rows: Rows) -> dict[str, Any]:
 
     times, seqs = np.frombuffer(rows.times, np.int64), np.frombuffer(rows.seqs, np.int64)
     order = np.lexsort((seqs, times))
-    with SegmentFileWriter(path) as writer:
+    with SegmentFileWriter(path, rows_level=FLUSH_ROWS_LEVEL) as writer:
         with paused_gc():
             meta = _write(writer, rows, order.tolist(), array("q", times[order].tobytes()),
                           array("q", seqs[order].tobytes()))

@@ -3,7 +3,8 @@
 Docs of the output are the inputs' docs in (time, seq) order. Logs arrive nearly in time order, so each
 input maps onto the output in a few contiguous runs, and a posting list is remapped with one shift per
 run instead of one look-up per doc. Row blocks that fall inside one run are copied still compressed;
-only blocks cut by a run boundary are decompressed and re-blocked.
+only blocks cut by a run boundary, and those of inputs whose rows were compressed fast (segments
+written from memtables, format.FLUSH_ROWS_LEVEL), are decompressed and re-blocked.
 
 Grams stay exact: an output token is common (its grams complete) when, in every input, it was common or
 absent, and only grams made of such tokens are kept.
@@ -33,7 +34,7 @@ from pyroaring import BitMap
 from ..gcpause import paused_gc
 from ..tokens import tokenize
 from . import postings, rowblock, termdict
-from .format import SegmentFileWriter
+from .format import ROWS_LEVEL, SegmentFileWriter
 from .reader import SegmentReader
 from .rowblock import ROWS_PER_BLOCK
 from .termdict import Posting
@@ -88,19 +89,21 @@ def _plan(readers: list[SegmentReader]) -> tuple[list[list[Run]], array, array]:
 
 def _copy_rows(writer: SegmentFileWriter, readers: list[SegmentReader], runs: list[list[Run]],
                times: array) -> list[list]:
+    """The output's row blocks: an input's block that falls inside one run is copied still compressed,
+    when its input compressed rows at ROWS_LEVEL; other rows are gathered and cut into new blocks."""
     ordered = sorted((run[2], i, run) for i, rs in enumerate(runs) for run in rs)
     blocks: list[list] = []
-    pending: list[bytes] = []
+    pending: list[bytes] = []  # rows of the output docs from pending_first on, not yet in a block
     pending_first = 0
 
-    def flush_pending() -> None:
-        nonlocal pending
-        if pending:
-            end = pending_first + len(pending) - 1
-            handle = writer.add(rowblock.encode(pending), rows=True)
-            blocks.append([handle, times[pending_first], times[end], pending_first])
-            pending = []
+    def write_pending(count: int) -> None:
+        nonlocal pending, pending_first
+        handle = writer.add(rowblock.encode(pending[:count]), rows=True)
+        blocks.append([handle, times[pending_first], times[pending_first + count - 1], pending_first])
+        del pending[:count]
+        pending_first += count
 
+    copyable = [r.rows_level >= ROWS_LEVEL for r in readers]
     for _, i, (start, end, out_start) in ordered:
         reader = readers[i]
         row_blocks = reader.row_blocks()
@@ -110,19 +113,21 @@ def _copy_rows(writer: SegmentFileWriter, readers: list[SegmentReader], runs: li
             block_start = first_docs[b]
             block_end = first_docs[b + 1] if b + 1 < len(first_docs) else reader.doc_count
             out_doc = out_start + max(block_start, start) - start
-            if start <= block_start and block_end <= end:
-                flush_pending()
+            if copyable[i] and start <= block_start and block_end <= end:
+                if pending:
+                    write_pending(len(pending))
                 blocks.append([writer.add_compressed(reader.compressed_section(row_blocks[b][0])),
                                times[out_doc], times[out_doc + block_end - block_start - 1], out_doc])
             else:
                 if not pending:
                     pending_first = out_doc
                 rows = reader.rows_of_block(b)
-                pending.extend(rows[max(start, block_start) - block_start:min(end, block_end) - block_start])
-                if len(pending) >= ROWS_PER_BLOCK:
-                    flush_pending()
+                pending += rows[max(start, block_start) - block_start:min(end, block_end) - block_start]
+                while len(pending) >= ROWS_PER_BLOCK:
+                    write_pending(ROWS_PER_BLOCK)
             b += 1
-    flush_pending()
+    if pending:
+        write_pending(len(pending))
     return blocks
 
 

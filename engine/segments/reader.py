@@ -18,7 +18,7 @@ from pyroaring import BitMap
 
 from ..errors import CorruptionError
 from . import blockfilter, postings
-from .format import SegmentFile, decode_column
+from .format import ROWS_LEVEL, SegmentFile, decode_column
 from .numkeys import number_key
 from .rowblock import RowBlock
 from .termdict import TermBlock, TermDict
@@ -265,6 +265,11 @@ class SegmentReader:
 
     def row_blocks(self) -> list[list]:
         return self._meta["row_blocks"]
+
+    @property
+    def rows_level(self) -> int:
+        """The zstd level of the row blocks (format.py)."""
+        return self._meta.get("rows_level", ROWS_LEVEL)
 
     def compressed_section(self, handle: list[int]) -> bytes:
         return self._file.read_compressed(handle)

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import orjson
 import pytest
+import zstandard
 from pyroaring import BitMap
 
 from engine.errors import CorruptionError
-from engine.segments import postings, termdict
+from engine.segments import builder, format, postings, rowblock, termdict
 from engine.segments.builder import build_segment
 from engine.segments.merger import merge
 from engine.segments.reader import SegmentReader
@@ -48,7 +49,10 @@ def test_merged_segment_equals_built_segment(tmp_path, monkeypatch, spread, bloc
 V1_SEGMENTS = Path(__file__).parent / "data"
 
 
-def test_version_1_segments_are_read_and_merged(tmp_path):
+def test_version_1_segments_are_read_and_merged(tmp_path, monkeypatch):
+    # Rows as the version 1 segments hold them (no segment compressed rows faster then), so that the two
+    # merges below copy the same row blocks and their files can be compared.
+    monkeypatch.setattr(builder, "FLUSH_ROWS_LEVEL", format.ROWS_LEVEL)
     parts = [make_rows(700, s, s * 1000, s * 7000, 15) for s in range(3)]
     v1 = [SegmentReader(V1_SEGMENTS / f"segment-v1-seed{s}.sst", s) for s in range(2)]
     assert [r.version for r in v1] == [1, 1]
@@ -66,6 +70,44 @@ def test_version_1_segments_are_read_and_merged(tmp_path):
     v2 = [SegmentReader(tmp_path / name, s) for s, name in enumerate(("v2-0.sst", "v2-1.sst", "v2.sst"))]
     merge(tmp_path / "merged-v2.sst", v2)
     assert (tmp_path / "merged.sst").read_bytes() == (tmp_path / "merged-v2.sst").read_bytes()
+
+
+def _row_levels(reader: SegmentReader) -> set[int]:
+    """The zstd levels (of those the engine uses) that give each row block's stored bytes exactly."""
+    levels = set()
+    for i, (handle, *_) in enumerate(reader.row_blocks()):
+        raw = rowblock.encode(reader.rows_of_block(i))
+        stored = reader.compressed_section(handle)
+        levels |= {lvl for lvl in (format.FLUSH_ROWS_LEVEL, format.ROWS_LEVEL)
+                   if zstandard.ZstdCompressor(level=lvl).compress(raw) == stored}
+    return levels
+
+
+def test_merges_recompress_rows_of_flushed_segments_and_copy_the_others(tmp_path):
+    parts = [make_rows(1300, s, s * 10_000, s * 100_000, 0) for s in range(3)]
+    flushed = []
+    for i, rows in enumerate(parts):
+        build_segment(tmp_path / f"in{i}.sst", Rows.pack(rows))
+        flushed.append(SegmentReader(tmp_path / f"in{i}.sst", i))
+    assert [r.rows_level for r in flushed] == [format.FLUSH_ROWS_LEVEL] * 3
+    assert _row_levels(flushed[0]) == {format.FLUSH_ROWS_LEVEL}
+
+    merge(tmp_path / "m1.sst", flushed[:2])
+    m1 = SegmentReader(tmp_path / "m1.sst", 10)
+    assert m1.rows_level == format.ROWS_LEVEL and _row_levels(m1) == {format.ROWS_LEVEL}
+    # Re-blocked rows fill whole blocks: 2,600 rows in blocks of 512, not one per input block.
+    first_docs = [b[3] for b in m1.row_blocks()]
+    assert first_docs == list(range(0, 2600, rowblock.ROWS_PER_BLOCK))
+    assert [raw for _, _, raw in m1.iter_rows()] == [raw for part in parts[:2] for _, _, raw in part]
+
+    # A merged input's whole blocks are copied as stored; the flushed one's rows are recompressed.
+    merge(tmp_path / "m2.sst", [m1, flushed[2]])
+    m2 = SegmentReader(tmp_path / "m2.sst", 11)
+    assert _row_levels(m2) == {format.ROWS_LEVEL}
+    m1_blocks = {m1.compressed_section(b[0]) for b in m1.row_blocks()}
+    copied = [b for b in m2.row_blocks() if m2.compressed_section(b[0]) in m1_blocks]
+    assert len(copied) == len(m1.row_blocks())
+    assert [raw for _, _, raw in m2.iter_rows()] == [raw for part in parts for _, _, raw in part]
 
 
 # Hosts per input, and rows whose host is "web-4" instead. The tokens of host values stand in one value in
