@@ -3,9 +3,10 @@
 Write path: `append` validates its logs outside any lock, then joins the commit queue. The first waiting
 caller becomes the leader: it writes every queued call as one WAL record each, fsyncs once for all of
 them (group commit), adds them to the memtable and wakes the others. When the memtable is full the
-leader starts a new WAL generation and hands the frozen memtable to the background thread, which has the
-builder process write it as a segment, records the segment in the manifest, and only then deletes the
-WAL generation it came from. Merges run on the same thread, one at a time.
+leader starts a new WAL generation and hands the frozen memtable to the background thread, which has a
+builder process write it as a segment (with the frozen memtables after it, when several wait), records the
+segment in the manifest, and only then deletes the WAL generations it came from. Merges run on the same
+thread, one at a time.
 
 Recovery (`Engine.open`): take the directory lock; read the manifest; delete `*.tmp` files, segments the
 manifest does not list and WAL generations below its `wal_start`; open the listed segments; replay the
@@ -21,6 +22,7 @@ import logging
 import os
 import threading
 import time
+from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, CancelledError, Executor, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
@@ -429,11 +431,14 @@ class Engine:
         return self._pool
 
     def _background(self) -> None:
-        """Submits flushes (several at once, one per builder process) and merges (when no flush waits),
-        and installs finished segments: flushes strictly in WAL order, since the manifest's `wal_start`
-        can only move past generations that are all in segments."""
-        flushing: dict[int, tuple[Memtable, int, Future]] = {}  # wal generation -> job
+        """Submits flushes and merges, one job per builder process, and installs finished segments: flushes
+        strictly in WAL order, since the manifest's `wal_start` can only move past generations that are all
+        in segments. A builder that comes free while several frozen memtables wait writes them as one
+        segment (up to `flush_memtables`): when ingest outruns the builders, segments grow instead of
+        multiplying, and fewer merges follow. Merges run when no memtable waits."""
+        flushing: list[tuple[list[Memtable], int, Future]] = []  # in WAL order
         merging: tuple[list[SegmentMeta], int, Future] | None = None
+        processes = self.options.builder_processes if self.options.build_in_subprocess else 1
         try:
             while True:
                 with self._bg_wake:
@@ -443,9 +448,8 @@ class Engine:
                     # Running flushes finish and are recorded, so their work is not thrown away. A merge
                     # may take a minute (4M logs); closing does not wait for it. Killed, it leaves at most
                     # a segment that no manifest lists, which the next open deletes; its inputs stay.
-                    for wal_generation in sorted(flushing):
-                        memtable, segment_id, future = flushing[wal_generation]
-                        self._install_flush(memtable, segment_id, future.result())
+                    for memtables, segment_id, future in flushing:
+                        self._install_flush(memtables, segment_id, future.result())
                     if merging is not None:
                         plan, segment_id, future = merging
                         if isinstance(self._pool, BuilderPool):  # a thread could not be stopped
@@ -457,24 +461,25 @@ class Engine:
                         else:
                             self._install_merge(plan, segment_id, info)
                     break
-                for memtable in frozen:
-                    if memtable.wal_generation not in flushing:
-                        segment_id = self._take_segment_id()
-                        rows = Rows.of_columns(memtable.times, memtable.seqs, memtable.raws)
-                        path = str(self.path / filenames.segment_name(segment_id))
-                        flushing[memtable.wal_generation] = (
-                            memtable, segment_id, self._executor().submit(write_segment, path, rows))
-                while flushing:
-                    oldest = min(flushing)
-                    memtable, segment_id, future = flushing[oldest]
-                    if not future.done():
-                        break
-                    self._install_flush(memtable, segment_id, future.result())
-                    del flushing[oldest]
+                in_flight = {m.wal_generation for job in flushing for m in job[0]}
+                waiting = [m for m in frozen if m.wal_generation not in in_flight]
+                free = processes - len(flushing) - (merging is not None)
+                while waiting and free > 0:
+                    # Spread what waits over the free builders, in WAL order.
+                    take = min(-(-len(waiting) // free), self.options.flush_memtables)
+                    group, waiting = waiting[:take], waiting[take:]
+                    segment_id = self._take_segment_id()
+                    path = str(self.path / filenames.segment_name(segment_id))
+                    rows = Rows.of_columns(*_concatenated(group))
+                    flushing.append((group, segment_id, self._executor().submit(write_segment, path, rows)))
+                    free -= 1
+                while flushing and flushing[0][2].done():
+                    memtables, segment_id, future = flushing.pop(0)
+                    self._install_flush(memtables, segment_id, future.result())
                 if merging is not None and merging[2].done():
                     self._install_merge(merging[0], merging[1], merging[2].result())
                     merging = None
-                if merging is None and not flushing and (plan := self._merge_due()):
+                if merging is None and not flushing and not waiting and (plan := self._merge_due()):
                     segment_id = self._take_segment_id()
                     inputs = [(str(self.path / filenames.segment_name(s.id)), s.id) for s in plan]
                     path = str(self.path / filenames.segment_name(segment_id))
@@ -482,7 +487,7 @@ class Engine:
                 with self._bg_wake:
                     self._bg_busy = bool(flushing or merging)
                     self._bg_wake.notify_all()
-                jobs = [job[2] for job in flushing.values()] + ([merging[2]] if merging else [])
+                jobs = [job[2] for job in flushing] + ([merging[2]] if merging else [])
                 if jobs:
                     wait(jobs, timeout=0.05, return_when=FIRST_COMPLETED)
                 else:
@@ -516,21 +521,24 @@ class Engine:
         return SegmentMeta(id=segment_id, docs=info["docs"], min_ts=info["min_ts"], max_ts=info["max_ts"],
                            bytes=info["bytes"])
 
-    def _install_flush(self, frozen: Memtable, segment_id: int, info: dict[str, Any]) -> None:
+    def _install_flush(self, memtables: list[Memtable], segment_id: int, info: dict[str, Any]) -> None:
+        """Record the segment written from `memtables` (consecutive WAL generations, oldest first)."""
         reader = SegmentReader(self.path / filenames.segment_name(segment_id), segment_id)
         with self._state_lock:
             manifest = Manifest(
                 segments=(*self._manifest.segments, self._segment_meta(segment_id, info)),
-                wal_start=frozen.wal_generation + 1,
+                wal_start=memtables[-1].wal_generation + 1,
                 next_segment_id=self._next_segment_id,
-                next_seq=max(self._manifest.next_seq, max(frozen.seqs) + 1),
+                next_seq=max(self._manifest.next_seq, *(max(m.seqs) + 1 for m in memtables)),
             )
             write_manifest(self.path, manifest)
             self._manifest = manifest
             self._segments = (*self._segments, reader)
-            self._frozen.remove(frozen)
-        # Only now, with the segment durable and recorded, is the WAL generation redundant.
-        (self.path / filenames.wal_name(frozen.wal_generation)).unlink(missing_ok=True)
+            for m in memtables:
+                self._frozen.remove(m)
+        # Only now, with the segment durable and recorded, are the WAL generations redundant.
+        for m in memtables:
+            (self.path / filenames.wal_name(m.wal_generation)).unlink(missing_ok=True)
         self._stats["flushes"] += 1
         with self._cv:
             self._cv.notify_all()  # appends may be waiting for room
@@ -732,6 +740,18 @@ class Engine:
             flushes_total=st["flushes"],
             merges_total=st["merges"],
         )
+
+
+def _concatenated(memtables: list[Memtable]) -> tuple[array, array, list[bytes]]:
+    """The times, seqs and raws of `memtables`, one after the other."""
+    if len(memtables) == 1:
+        return memtables[0].times, memtables[0].seqs, memtables[0].raws
+    times, seqs, raws = array("q"), array("q"), []
+    for m in memtables:
+        times += m.times
+        seqs += m.seqs
+        raws += m.raws
+    return times, seqs, raws
 
 
 def _time_arg(value: TimeArg, budget: Budget, what: str) -> int | None:

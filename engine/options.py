@@ -31,8 +31,14 @@ class EngineOptions:
 
     # Frozen memtables waiting for their segment to be written; past this, append waits (stall) for up to
     # `stall_timeout` seconds, then raises BackpressureError. Bounds memory when ingest outruns the writer.
-    max_pending_flushes: int = 3
+    max_pending_flushes: int = 4
     stall_timeout: float = 30.0
+    # A builder that comes free while several frozen memtables wait writes up to this many as one segment:
+    # when ingest outruns the builders, segments grow instead of multiplying, and fewer merges follow.
+    # 1M generated logs at full speed (benchmarks/ingest.py): 101 segments of 10,000 logs at 1 (with 3
+    # pending); 52-54 at 2 (with 4 or 5 pending), and builder CPU up to the last merge 30.4-31.3 -> 23.2-24.4 s;
+    # 34-41 at 4 (with 6 or 8 pending), but builds of 40,000 logs took more CPU a log and 130-150 MB more.
+    flush_memtables: int = 2
 
     # One log's JSON above this many bytes is refused with IngestError (never a crash, never a partial store).
     max_log_bytes: int = 1 << 20
@@ -76,5 +82,7 @@ class EngineOptions:
             raise ValueError("memtable_max_logs and memtable_max_bytes must be positive")
         if self.search_priority_window < 0:
             raise ValueError("search_priority_window must not be negative")
+        if self.max_pending_flushes < 1 or self.flush_memtables < 1:
+            raise ValueError("max_pending_flushes and flush_memtables must be at least 1")
         if self.merge_factor < 2:
             raise ValueError("merge_factor must be at least 2")

@@ -73,7 +73,7 @@ def test_timestamps_in_every_accepted_form(tmp_path):
 
 def test_search_spans_memtable_and_segments_and_survives_reopen(tmp_path):
     logs = make_logs(3000)
-    with Engine.open(tmp_path, small(memtable_max_logs=700)) as db:
+    with Engine.open(tmp_path, small(memtable_max_logs=700, flush_memtables=1)) as db:
         for i in range(0, 3000, 250):
             db.append(logs[i:i + 250])
         db.flush()
@@ -252,3 +252,35 @@ def test_searches_beside_appends_see_every_finished_append(tmp_path):
         assert not errors, errors[:3]
         assert db._memtable._columns["level"].indexed == len(db._memtable)  # indexed by append, not by a search
         assert db.search("level:error").total == 1250
+
+
+def test_memtables_that_wait_for_a_builder_are_written_as_one_segment(tmp_path, monkeypatch):
+    import engine.db
+
+    started, gate = threading.Event(), threading.Event()
+    write_segment = engine.db.write_segment
+
+    def held_first(path, rows):
+        started.set()
+        gate.wait(10)  # holds the builder until several memtables wait
+        return write_segment(path, rows)
+
+    monkeypatch.setattr(engine.db, "write_segment", held_first)
+    opts = small(memtable_max_logs=10, max_pending_flushes=8, flush_memtables=2, merge=False)
+    with Engine.open(tmp_path, opts) as db:
+        db.append(make_logs(10, 0))
+        assert started.wait(10)
+        for i in range(10, 50, 10):
+            db.append(make_logs(10, i))
+        db.append(make_logs(3, 50))  # stays in the memtable
+        assert len([n for n in os.listdir(tmp_path) if n.startswith("wal-")]) == 6
+        gate.set()
+        db.flush()
+        manifest_docs = sorted(s.docs for s in db._manifest.segments)
+        assert db.search("*").total == 53
+    # The first memtable went alone; the four that waited behind it went two by two, and the last.
+    assert manifest_docs == [3, 10, 20, 20]
+    assert len([n for n in os.listdir(tmp_path) if n.startswith("wal-")]) == 1  # the newest, empty
+    with Engine.open(tmp_path, small()) as db:
+        assert db.search("*").total == 53
+        assert sorted(log["n"] for log in db.search("*", limit=100).logs) == list(range(53))
