@@ -23,7 +23,7 @@ import os
 import threading
 import time
 from array import array
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, CancelledError, Executor, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from pathlib import Path
@@ -435,23 +435,23 @@ class Engine:
         strictly in WAL order, since the manifest's `wal_start` can only move past generations that are all
         in segments. A builder that comes free while several frozen memtables wait writes them as one
         segment (up to `flush_memtables`): when ingest outruns the builders, segments grow instead of
-        multiplying, and fewer merges follow. Merges run when no memtable waits."""
+        multiplying, and fewer merges follow. One merge runs when no memtable waits, or beside the flushes
+        once there are `merge_beside_flushes_at` segments; from `flushes_wait_for_merges_at` on, merges of
+        disjoint segments take every builder and flushes wait for them."""
         flushing: list[tuple[list[Memtable], int, Future]] = []  # in WAL order
-        merging: tuple[list[SegmentMeta], int, Future] | None = None
+        merging: list[tuple[list[SegmentMeta], int, Future]] = []
         processes = self.options.builder_processes if self.options.build_in_subprocess else 1
         try:
             while True:
                 with self._bg_wake:
                     stopping = self._bg_stop
-                    frozen = list(self._frozen)
                 if stopping:
                     # Running flushes finish and are recorded, so their work is not thrown away. A merge
                     # may take a minute (4M logs); closing does not wait for it. Killed, it leaves at most
                     # a segment that no manifest lists, which the next open deletes; its inputs stay.
                     for memtables, segment_id, future in flushing:
                         self._install_flush(memtables, segment_id, future.result())
-                    if merging is not None:
-                        plan, segment_id, future = merging
+                    for plan, segment_id, future in merging:
                         if isinstance(self._pool, BuilderPool):  # a thread could not be stopped
                             self._pool.abandon(future)
                         try:
@@ -461,9 +461,30 @@ class Engine:
                         else:
                             self._install_merge(plan, segment_id, info)
                     break
+                while flushing and flushing[0][2].done():
+                    memtables, segment_id, future = flushing.pop(0)
+                    self._install_flush(memtables, segment_id, future.result())
+                for job in [job for job in merging if job[2].done()]:
+                    merging.remove(job)
+                    self._install_merge(job[0], job[1], job[2].result())
+                frozen = list(self._frozen)
                 in_flight = {m.wal_generation for job in flushing for m in job[0]}
                 waiting = [m for m in frozen if m.wal_generation not in in_flight]
-                free = processes - len(flushing) - (merging is not None)
+                segments = len(self._manifest.segments)
+                if segments >= self.options.flushes_wait_for_merges_at:
+                    merge_slots = processes
+                elif segments >= self.options.merge_beside_flushes_at or not (flushing or waiting):
+                    merge_slots = 1
+                else:
+                    merge_slots = 0
+                while len(merging) < merge_slots and len(flushing) + len(merging) < processes:
+                    job = self._start_merge({s.id for plan, _, _ in merging for s in plan})
+                    if job is None:
+                        break
+                    merging.append(job)
+                free = processes - len(flushing) - len(merging)
+                if merging and segments >= self.options.flushes_wait_for_merges_at:
+                    free = 0
                 while waiting and free > 0:
                     # Spread what waits over the free builders, in WAL order.
                     take = min(-(-len(waiting) // free), self.options.flush_memtables)
@@ -473,21 +494,10 @@ class Engine:
                     rows = Rows.of_columns(*_concatenated(group))
                     flushing.append((group, segment_id, self._executor().submit(write_segment, path, rows)))
                     free -= 1
-                while flushing and flushing[0][2].done():
-                    memtables, segment_id, future = flushing.pop(0)
-                    self._install_flush(memtables, segment_id, future.result())
-                if merging is not None and merging[2].done():
-                    self._install_merge(merging[0], merging[1], merging[2].result())
-                    merging = None
-                if merging is None and not flushing and not waiting and (plan := self._merge_due()):
-                    segment_id = self._take_segment_id()
-                    inputs = [(str(self.path / filenames.segment_name(s.id)), s.id) for s in plan]
-                    path = str(self.path / filenames.segment_name(segment_id))
-                    merging = (plan, segment_id, self._executor().submit(merge_segments, path, inputs))
                 with self._bg_wake:
                     self._bg_busy = bool(flushing or merging)
                     self._bg_wake.notify_all()
-                jobs = [job[2] for job in flushing] + ([merging[2]] if merging else [])
+                jobs = [job[2] for job in flushing + merging]
                 if jobs:
                     wait(jobs, timeout=0.05, return_when=FIRST_COMPLETED)
                 else:
@@ -505,16 +515,27 @@ class Engine:
                 self._bg_busy = False
                 self._bg_wake.notify_all()
 
+    def _start_merge(self, busy: Collection[int]) -> tuple[list[SegmentMeta], int, Future] | None:
+        """Submit the merge that is due among the segments not in `busy` (being merged), if any."""
+        plan = self._merge_due(busy)
+        if plan is None:
+            return None
+        segment_id = self._take_segment_id()
+        inputs = [(str(self.path / filenames.segment_name(s.id)), s.id) for s in plan]
+        path = str(self.path / filenames.segment_name(segment_id))
+        return plan, segment_id, self._executor().submit(merge_segments, path, inputs)
+
     def _take_segment_id(self) -> int:
         with self._state_lock:
             segment_id = self._next_segment_id
             self._next_segment_id += 1
         return segment_id
 
-    def _merge_due(self) -> list[SegmentMeta] | None:
+    def _merge_due(self, busy: Collection[int] = ()) -> list[SegmentMeta] | None:
         if not self.options.merge:
             return None
-        return plan_merge(self._manifest.segments, base_docs=self.options.memtable_max_logs,
+        segments = [s for s in self._manifest.segments if s.id not in busy]
+        return plan_merge(segments, base_docs=self.options.memtable_max_logs,
                           factor=self.options.merge_factor, max_docs=self.options.max_segment_logs)
 
     def _segment_meta(self, segment_id: int, info: dict[str, Any]) -> SegmentMeta:

@@ -49,6 +49,12 @@ class EngineOptions:
     merge: bool = True
     merge_factor: int = 8
     max_segment_logs: int = 4_000_000
+    # Merges wait while memtables wait for a builder, so that ingest at full speed is not slowed by them.
+    # But each segment costs every search a look-up and holds a file open, so from this many segments on a
+    # merge takes a builder beside the flushes, and from `flushes_wait_for_merges_at` on merges take every
+    # builder and no flush starts: ingest slows to what merging keeps up with, and the count stays bounded.
+    merge_beside_flushes_at: int = 96
+    flushes_wait_for_merges_at: int = 128
 
     # Segment writing and merging run in a separate process so they use the second core beside ingest.
     # False builds in a thread of this process (simpler to debug; slower ingest).
@@ -84,5 +90,7 @@ class EngineOptions:
             raise ValueError("search_priority_window must not be negative")
         if self.max_pending_flushes < 1 or self.flush_memtables < 1:
             raise ValueError("max_pending_flushes and flush_memtables must be at least 1")
+        if not 1 <= self.merge_beside_flushes_at <= self.flushes_wait_for_merges_at:
+            raise ValueError("merge_beside_flushes_at must be at least 1 and at most flushes_wait_for_merges_at")
         if self.merge_factor < 2:
             raise ValueError("merge_factor must be at least 2")

@@ -284,3 +284,20 @@ def test_memtables_that_wait_for_a_builder_are_written_as_one_segment(tmp_path, 
     with Engine.open(tmp_path, small()) as db:
         assert db.search("*").total == 53
         assert sorted(log["n"] for log in db.search("*", limit=100).logs) == list(range(53))
+
+
+@pytest.mark.parametrize("processes", [0, 2])  # 0: a builder thread; 2: two builder processes, two merges at once
+def test_segments_stay_bounded_while_appends_outrun_merges(tmp_path, processes):
+    opts = EngineOptions(memtable_max_logs=20, flush_memtables=1, merge_factor=2, merge_beside_flushes_at=4,
+                         flushes_wait_for_merges_at=6, build_in_subprocess=bool(processes),
+                         builder_processes=max(processes, 1))
+    most = 0
+    with Engine.open(tmp_path, opts) as db:
+        for i in range(0, 2400, 20):
+            db.append(make_logs(20, i))
+            most = max(most, db.statistics().segments)
+        db.flush()
+        assert db.search("*").total == 2400
+        assert db.statistics().merges_total > 0
+    # Flushes that started before the count reached the bound (one a builder) may still add their segments.
+    assert most <= opts.flushes_wait_for_merges_at + opts.builder_processes
