@@ -59,25 +59,20 @@ def write_batches(add: Callable[[bytes], list[int]], batches: Iterable[tuple[Seq
     """Cut sorted terms and their postings, given in lists a batch at a time (batches in term order),
     into blocks; store each with `add` (which returns its section handle) and return the dictionary's meta
     entry (format.py), or None when there are no terms. `filters`: also store the blocks' trigram filters
-    (blockfilter.py), as value dictionaries do. Cutting is a few passes in C per batch, not a step per term."""
-    first: list[str] = []
-    blocks: list[list[int]] = []
-    block_filters: list[bytes] | None = [] if filters else None
-    for terms, posts in _cut(batches):
-        first.append(terms[0].decode("latin-1"))  # meta is JSON: latin-1 maps each byte to one character
-        blocks.append(add(_encode_block(terms, posts)))
-        if block_filters is not None:
-            f = blockfilter.build(terms)
-            if f is None:  # one block too varied: the dictionary goes without filters
-                block_filters = None
-            else:
-                block_filters.append(f)
-    if not blocks:
-        return None
-    out: dict[str, Any] = {"first": first, "blocks": blocks}
-    if block_filters is not None:
-        out["filters"] = add(blockfilter.encode_section(block_filters))
-    return out
+    (blockfilter.py), as value dictionaries do. The lists go through ArrayWriter."""
+    import numpy as np  # builder processes only: the ingesting process need not import numpy
+
+    writer = ArrayWriter(add, filters=filters)
+    for terms, posts in batches:
+        if not terms:
+            continue
+        offsets = np.zeros(len(terms) + 1, np.int64)
+        np.cumsum(np.fromiter(map(len, terms), np.int64, len(terms)), out=offsets[1:])
+        ids = [p for p in posts if type(p) is int]
+        stored = [p for p in posts if type(p) is not int]
+        post_lengths = np.fromiter((0 if type(p) is int else len(p) for p in posts), np.int64, len(posts))
+        writer.write(offsets, b"".join(terms), post_lengths, np.asarray(ids, np.int64), b"".join(stored))
+    return writer.finish()
 
 
 def write_arrays(add: Callable[[bytes], list[int]], offsets: Any, data: bytes, counts: Any, docs: Any, *,
@@ -88,108 +83,112 @@ def write_arrays(add: Callable[[bytes], list[int]], offsets: Any, data: bytes, c
     write_batches; only terms held by two or more docs take a Python step each (their encoded posting)."""
     import numpy as np  # builder processes only: the ingesting process need not import numpy
 
-    n = len(counts)
-    if n == 0:
+    if len(counts) == 0:
         return None
-    starts = np.zeros(n + 1, np.int64)
-    np.cumsum(counts, out=starts[1:])
-    multi = np.flatnonzero(counts != 1)
-    multi_lengths, stored = postings.encode_many(counts[multi], docs[np.repeat(counts != 1, counts)])
-    stored_at = np.zeros(len(multi) + 1, np.int64)
-    np.cumsum(multi_lengths, out=stored_at[1:])
-    post_lengths = np.zeros(n, np.int64)
-    post_lengths[multi] = multi_lengths
-    term_lengths = offsets[1:] - offsets[:-1]
-    # As _cut: a block ends at the first term that brings its size to BLOCK_TARGET_BYTES.
-    ends = np.cumsum(term_lengths + np.where(post_lengths == 0, 4, post_lengths) + 8)
-    first: list[str] = []
-    blocks: list[list[int]] = []
-    block_filters: list[bytes] | None = [] if filters else None
-    start, base = 0, 0
-    while start < n:
-        end = min(int(np.searchsorted(ends, base + BLOCK_TARGET_BYTES)), n - 1) + 1
-        base = int(ends[end - 1])
-        m0, m1 = np.searchsorted(multi, (start, end))
-        ids = docs[starts[start:end][counts[start:end] == 1]]
+    one = counts == 1
+    multi_lengths, stored = postings.encode_many(counts[~one], docs[np.repeat(~one, counts)])
+    post_lengths = np.zeros(len(counts), np.int64)
+    post_lengths[~one] = multi_lengths
+    starts = np.cumsum(counts) - counts
+    writer = ArrayWriter(add, filters=filters)
+    writer.write(offsets, data, post_lengths, docs[starts[one]], stored)
+    return writer.finish()
+
+
+class ArrayWriter:
+    """Writes a dictionary given as numpy arrays, a chunk of terms at a time (chunks in term order), as
+    blocks: a few passes in numpy per chunk and a step in Python per block."""
+
+    def __init__(self, add: Callable[[bytes], list[int]], *, filters: bool = False) -> None:
+        self._add = add
+        self._first: list[str] = []
+        self._blocks: list[list[int]] = []
+        self._filters: list[bytes] | None = [] if filters else None
+        self._tail: tuple[Any, bytes, Any, Any, bytes] | None = None  # terms not yet in a block
+
+    def write(self, offsets: Any, data: bytes, post_lengths: Any, ids: Any, stored: bytes) -> None:
+        """Add terms: term i is data[offsets[i]:offsets[i + 1]], post_lengths[i] the length of its encoded
+        posting, 0 for one held by one doc; `ids` the one-doc postings' doc ids in term order, `stored` the
+        other postings' encodings, concatenated in term order."""
+        import numpy as np
+
+        lo = int(offsets[0])
+        offsets, data = offsets - lo, data[lo:int(offsets[-1])]
+        if self._tail is not None:
+            t_offsets, t_data, t_lengths, t_ids, t_stored = self._tail
+            offsets = np.concatenate([t_offsets[:-1], offsets + len(t_data)])
+            data, stored = t_data + data, t_stored + stored
+            post_lengths, ids = np.concatenate([t_lengths, post_lengths]), np.concatenate([t_ids, ids])
+        n = len(post_lengths)
+        term_lengths = offsets[1:] - offsets[:-1]
+        one = post_lengths == 0
+        ids_before = np.zeros(n + 1, np.int64)  # one-doc postings before each term
+        np.cumsum(one, out=ids_before[1:])
+        stored_at = np.zeros(n + 1, np.int64)
+        np.cumsum(post_lengths, out=stored_at[1:])
+        # A block ends at the first term that brings its size (term and posting bytes, 4 for a one-doc
+        # posting's id, plus 8 for their lengths, per term) to BLOCK_TARGET_BYTES; the last may be smaller.
+        ends = np.cumsum(term_lengths + np.where(one, 4, post_lengths) + 8)
+        start, base = 0, 0
+        while start < n:
+            end = int(np.searchsorted(ends, base + BLOCK_TARGET_BYTES))
+            if end == n:
+                break
+            self._block(offsets, data, term_lengths, post_lengths, start, end + 1,
+                        ids[int(ids_before[start]):int(ids_before[end + 1])],
+                        stored[int(stored_at[start]):int(stored_at[end + 1])])
+            base = int(ends[end])
+            start = end + 1
+        self._tail = None
+        if start < n:
+            a, b = int(ids_before[start]), int(stored_at[start])
+            self._tail = (offsets[start:] - offsets[start], data[int(offsets[start]):], post_lengths[start:],
+                          ids[a:], stored[b:])
+
+    def finish(self) -> dict[str, Any] | None:
+        """Write the last block (and the filters); the dictionary's meta entry, or None without terms."""
+        if self._tail is not None:
+            offsets, data, post_lengths, ids, stored = self._tail
+            self._block(offsets, data, offsets[1:] - offsets[:-1], post_lengths, 0, len(post_lengths), ids, stored)
+            self._tail = None
+        if not self._blocks:
+            return None
+        out: dict[str, Any] = {"first": self._first, "blocks": self._blocks}
+        if self._filters is not None:
+            out["filters"] = self._add(blockfilter.encode_section(self._filters))
+        return out
+
+    def _block(self, offsets: Any, data: bytes, term_lengths: Any, post_lengths: Any, start: int, end: int,
+               block_ids: Any, block_stored: bytes) -> None:
+        """Write terms start..end - 1 as a block; `block_ids` and `block_stored` are their postings'."""
+        import numpy as np
+
         lo, hi = int(offsets[start]), int(offsets[end])
-        first.append(data[lo:int(offsets[start + 1])].decode("latin-1"))
-        blocks.append(add(b"".join((
-            _HEADER.pack(end - start, len(ids)),
+        self._first.append(data[lo:int(offsets[start + 1])].decode("latin-1"))
+        self._blocks.append(self._add(b"".join((
+            _HEADER.pack(end - start, len(block_ids)),
             _array_planes(term_lengths[start:end]),
             _array_planes(post_lengths[start:end]),
-            _array_planes(ids),
+            _array_planes(block_ids),
             data[lo:hi],
-            stored[stored_at[m0]:stored_at[m1]],
+            block_stored,
         ))))
-        if block_filters is not None:
+        if self._filters is not None:
             joined = np.insert(np.frombuffer(data, np.uint8, hi - lo, lo), offsets[start + 1:end] - lo, 10)
             f = blockfilter.build_joined(joined.tobytes())  # 10: "\n"
-            if f is None:
-                block_filters = None
+            if f is None:  # one block too varied: the dictionary goes without filters
+                self._filters = None
             else:
-                block_filters.append(f)
-        start = end
-    out: dict[str, Any] = {"first": first, "blocks": blocks}
-    if block_filters is not None:
-        out["filters"] = add(blockfilter.encode_section(block_filters))
-    return out
+                self._filters.append(f)
 
 
 def _array_planes(values: Any) -> bytes:
-    """_planes of a numpy array of ints below 2**32."""
+    """The byte planes (see the module docstring) of a numpy array of ints below 2**32."""
     return values.astype("<u4").view("u1").reshape(-1, 4).T.tobytes()
 
 
-def _cut(batches: Iterable[tuple[Sequence[bytes], Sequence[Posting]]]) -> Iterator[tuple[list[bytes], list[Posting]]]:
-    """Blocks of terms: each ends at the first term that brings its size (term and posting bytes, 4 for a
-    one-doc posting's id, plus 8 for their lengths, per term) to BLOCK_TARGET_BYTES; the last may be smaller."""
-    terms: list[bytes] = []
-    posts: list[Posting] = []
-    for more_terms, more_posts in batches:
-        terms += more_terms
-        posts += more_posts
-        term_sizes = list(accumulate(map(len, terms)))
-        post_sizes = list(accumulate([4 if type(p) is int else len(p) for p in posts]))
-        start, base = 0, 0
-        while True:
-            # The first j whose cumulated size from `start` reaches the target: one C bisect per block.
-            j = bisect_left(range(len(terms)), base + BLOCK_TARGET_BYTES,
-                            lo=start, key=lambda k: term_sizes[k] + post_sizes[k] + 8 * (k + 1))
-            if j == len(terms):
-                break
-            yield terms[start:j + 1], posts[start:j + 1]
-            base = term_sizes[j] + post_sizes[j] + 8 * (j + 1)
-            start = j + 1
-        terms, posts = terms[start:], posts[start:]
-    if terms:
-        yield terms, posts
-
-
-def _encode_block(terms: list[bytes], posts: list[Posting]) -> bytes:
-    ids = [p for p in posts if type(p) is int]
-    if len(ids) == len(posts):  # every term held by one doc: the usual block of an id field
-        post_lengths = bytes(4 * len(posts))
-        stored: list[Posting] = []
-    else:
-        post_lengths = _planes(array("I", [0 if type(p) is int else len(p) for p in posts]))
-        stored = [p for p in posts if type(p) is not int]
-    return b"".join((
-        _HEADER.pack(len(terms), len(ids)),
-        _planes(array("I", map(len, terms))),
-        post_lengths,
-        _planes(array("I", ids)),
-        *terms,
-        *stored,
-    ))
-
-
-def _planes(values: array) -> bytes:
-    data = values.tobytes()
-    return data[0::4] + data[1::4] + data[2::4] + data[3::4]
-
-
 def _array_from_planes(data: bytes, start: int, count: int) -> Any:
-    """_from_planes into a numpy array of int64."""
+    """The values of byte planes (see the module docstring) as a numpy array of int64."""
     import numpy as np
 
     planes = np.frombuffer(data, np.uint8, 4 * count, start).reshape(4, count)

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from ..tokens import ascii_word_bytes, tokenize
 from . import postings, termdict
+from .arrowconv import arrow_ints, buffer_bytes, ints, run_starts, strings
 from .format import SegmentFileWriter
 
 _LOW32 = (1 << 32) - 1
@@ -35,11 +36,11 @@ def write_field(writer: SegmentFileWriter, docs: list[int], values: list[str], c
     """Write the dictionaries of a field: `docs` ascending without repeats, `values[i]` the text of
     docs[i]. Returns the field's meta entry (format.py), as builder.write_field does."""
     doc_ids = np.asarray(docs, np.int64)
-    encoded = pc.dictionary_encode(_strings(values))
+    encoded = pc.dictionary_encode(strings(values))
     texts = encoded.dictionary  # distinct, in order of first appearance
-    text_of_doc = _ints(encoded.indices)
+    text_of_doc = ints(encoded.indices)
     text_counts = np.bincount(text_of_doc, minlength=len(texts))
-    text_starts = _starts(text_counts)
+    text_starts = run_starts(text_counts)
     text_docs = doc_ids[np.argsort(text_of_doc, kind="stable")]  # grouped by text, ascending within
 
     occ_text, occ_token, token_texts = _tokens(texts)
@@ -48,9 +49,9 @@ def write_field(writer: SegmentFileWriter, docs: list[int], values: list[str], c
     pairs = _unique(token_rank[occ_token] << 32 | occ_text)
     tok_counts, tok_docs = _expand(pairs >> 32, pairs & _LOW32, len(token_texts), text_counts, text_starts,
                                    text_docs)
-    sorted_tokens = token_texts.take(_arrow_ints(np.argsort(token_rank)))
+    sorted_tokens = token_texts.take(arrow_ints(np.argsort(token_rank)))
     common = tok_counts >= common_docs
-    common_tokens = sorted_tokens.take(_arrow_ints(np.flatnonzero(common))).to_pylist()
+    common_tokens = sorted_tokens.take(arrow_ints(np.flatnonzero(common))).to_pylist()
 
     meta: dict[str, Any] = {
         "docs": len(docs),
@@ -58,9 +59,9 @@ def write_field(writer: SegmentFileWriter, docs: list[int], values: list[str], c
         "exists": writer.add(postings.encode_sorted(docs)),
     }
     meta["tok"] = _write(writer, sorted_tokens, tok_counts, tok_docs)
-    val_order = _ints(pc.sort_indices(texts))
+    val_order = ints(pc.sort_indices(texts))
     val_counts = text_counts[val_order]
-    meta["val"] = _write(writer, texts.take(_arrow_ints(val_order)), val_counts,
+    meta["val"] = _write(writer, texts.take(arrow_ints(val_order)), val_counts,
                          text_docs[_ranges(text_starts[val_order], val_counts)], filters=True)
     meta["num"] = None
     grams = None
@@ -78,7 +79,7 @@ def _tokens(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, pa.Array]:
     all_ascii = pc.all(ascii_).as_py() is not False
     _, offsets, data = texts.buffers()
     # The translate keeps lengths, so the texts' offsets fit the translated buffer.
-    words = pa.LargeStringArray.from_buffers(len(texts), offsets, pa.py_buffer(ascii_word_bytes(_bytes(data))),
+    words = pa.LargeStringArray.from_buffers(len(texts), offsets, pa.py_buffer(ascii_word_bytes(buffer_bytes(data))),
                                              offset=texts.offset)
     lists = pc.ascii_split_whitespace(words)
     parents = pc.list_parent_indices(lists)
@@ -86,18 +87,18 @@ def _tokens(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, pa.Array]:
     if not all_ascii:  # the words of non-ASCII texts are left out here: tokens.tokenize cuts them, below
         keep = pc.and_(keep, ascii_.take(parents))
     occ_words = pc.list_flatten(lists).filter(keep).cast(pa.large_string())
-    occ_text = _ints(parents.filter(keep)).astype(np.int64)
+    occ_text = ints(parents.filter(keep)).astype(np.int64)
     if not all_ascii:
         extra_text: list[int] = []
         extra_words: list[str] = []
-        for i in _ints(pc.indices_nonzero(pc.invert(ascii_))).tolist():
+        for i in ints(pc.indices_nonzero(pc.invert(ascii_))).tolist():
             tokens = tokenize(texts[i].as_py())
             extra_text += [i] * len(tokens)
             extra_words += tokens
-        occ_words = pa.concat_arrays([occ_words, _strings(extra_words)])
+        occ_words = pa.concat_arrays([occ_words, strings(extra_words)])
         occ_text = np.concatenate([occ_text, np.asarray(extra_text, np.int64)])
     by_token = pc.dictionary_encode(occ_words)
-    return occ_text, _ints(by_token.indices).astype(np.int64), by_token.dictionary
+    return occ_text, ints(by_token.indices).astype(np.int64), by_token.dictionary
 
 
 def _grams(writer: SegmentFileWriter, occ_text: np.ndarray, occ_rank: np.ndarray, common: np.ndarray,
@@ -127,11 +128,11 @@ def _grams(writer: SegmentFileWriter, occ_text: np.ndarray, occ_rank: np.ndarray
     a, b = np.divmod(pair_values[ab], base)
     names = [f"{tokens[x]} {tokens[y]}" if not z else f"{tokens[x]} {tokens[y]} {tokens[z - 1]}"
              for x, y, z in zip(a.tolist(), b.tolist(), c.tolist(), strict=True)]
-    gram_texts = _strings(names)
+    gram_texts = strings(names)
     rank = _ranks(gram_texts)
     counts, docs = _expand(rank[pairs // text_count], pairs % text_count, len(names), text_counts, text_starts,
                            text_docs)
-    return _write(writer, gram_texts.take(_arrow_ints(np.argsort(rank))), counts, docs)
+    return _write(writer, gram_texts.take(arrow_ints(np.argsort(rank))), counts, docs)
 
 
 def _expand(keys: np.ndarray, texts: np.ndarray, key_count: int, text_counts: np.ndarray,
@@ -150,7 +151,7 @@ def _write(writer: SegmentFileWriter, terms: pa.Array, counts: np.ndarray, docs:
         return {"first": [], "blocks": []}
     _, offsets, data = terms.buffers()
     offsets = np.frombuffer(offsets, np.int64)[terms.offset:terms.offset + len(terms) + 1]
-    meta = termdict.write_arrays(writer.add, offsets, _bytes(data), counts, docs, filters=filters)
+    meta = termdict.write_arrays(writer.add, offsets, buffer_bytes(data), counts, docs, filters=filters)
     assert meta is not None
     return meta
 
@@ -158,7 +159,7 @@ def _write(writer: SegmentFileWriter, terms: pa.Array, counts: np.ndarray, docs:
 def _ranks(strings: pa.Array) -> np.ndarray:
     """The place of each string in byte order (UTF-8 byte order is str order)."""
     rank = np.empty(len(strings), np.int64)
-    rank[_ints(pc.sort_indices(strings))] = np.arange(len(strings))
+    rank[ints(pc.sort_indices(strings))] = np.arange(len(strings))
     return rank
 
 
@@ -169,46 +170,8 @@ def _unique(values: np.ndarray) -> np.ndarray:
     return values[keep]
 
 
-def _starts(counts: np.ndarray) -> np.ndarray:
-    starts = np.zeros(len(counts) + 1, np.int64)
-    np.cumsum(counts, out=starts[1:])
-    return starts
-
-
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """The indexes starts[0] .. starts[0] + lengths[0] - 1, then those of the next range, and so on."""
     total = int(lengths.sum())
-    shift = np.repeat(starts - _starts(lengths)[:-1], lengths)
+    shift = np.repeat(starts - run_starts(lengths)[:-1], lengths)
     return shift + np.arange(total)
-
-
-# Conversions between numpy and pyarrow by their buffers: pyarrow's own (pa.array, to_numpy, take of a numpy
-# array) import pandas when it is installed, ~30 MB more in every builder process.
-
-
-def _strings(texts: list[str]) -> pa.Array:
-    data = "".join(texts).encode()
-    if len(data) == sum(map(len, texts)):  # ASCII: a text's length in characters is its length in bytes
-        lengths = np.fromiter(map(len, texts), np.int64, len(texts))
-    else:
-        encoded = [t.encode() for t in texts]
-        lengths = np.fromiter(map(len, encoded), np.int64, len(texts))
-    return pa.LargeStringArray.from_buffers(len(texts), pa.py_buffer(_starts(lengths)), pa.py_buffer(data))
-
-
-def _ints(array: pa.Array) -> np.ndarray:
-    """The values of an arrow array of integers without nulls."""
-    dtype = np.dtype(str(array.type))
-    if not len(array):
-        return np.zeros(0, dtype)
-    return np.frombuffer(array.buffers()[1], dtype, len(array), array.offset * dtype.itemsize)
-
-
-def _bytes(buffer: pa.Buffer | None) -> bytes:
-    """A data buffer's bytes (arrow may leave out the buffer of an array of empty strings)."""
-    return b"" if buffer is None else buffer.to_pybytes()
-
-
-def _arrow_ints(values: np.ndarray) -> pa.Array:
-    values = np.ascontiguousarray(values, np.int64)
-    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])

@@ -10,7 +10,7 @@ import zstandard
 from pyroaring import BitMap
 
 from engine.errors import CorruptionError
-from engine.segments import builder, format, postings, rowblock, termdict
+from engine.segments import builder, format, merger, postings, rowblock, termdict
 from engine.segments.builder import build_segment
 from engine.segments.merger import merge
 from engine.segments.reader import SegmentReader
@@ -32,8 +32,10 @@ def make_rows(n: int, seed: int, seq0: int, t0: int, spread: int) -> list[tuple[
 
 @pytest.mark.parametrize("block_bytes", [termdict.BLOCK_TARGET_BYTES, 200])  # 200: dozens of blocks a dictionary
 @pytest.mark.parametrize("spread", [0, 15, 100_000])  # disjoint, slightly overlapping, interleaved inputs
-def test_merged_segment_equals_built_segment(tmp_path, monkeypatch, spread, block_bytes):
+@pytest.mark.parametrize("window", [merger.WINDOW_TERMS, 1, 7])  # 1, 7: a merge step of a block or a few terms
+def test_merged_segment_equals_built_segment(tmp_path, monkeypatch, spread, block_bytes, window):
     monkeypatch.setattr(termdict, "BLOCK_TARGET_BYTES", block_bytes)
+    monkeypatch.setattr(merger, "WINDOW_TERMS", window)
     parts = [make_rows(700, s, s * 1000, s * 7000, spread) for s in range(3)]
     inputs = []
     for i, rows in enumerate(parts):
@@ -118,7 +120,10 @@ HOSTS = [["web-1", "web-2"], ["web-1", "db-1", "web-3"], ["web-1", "web-3"], ["d
 WEB_4 = [{5, 9}, set(), set(), {7}]
 
 
-def test_tokens_that_refer_to_values_merge_like_any_posting(tmp_path):
+@pytest.mark.parametrize(("window", "block_bytes"), [(merger.WINDOW_TERMS, termdict.BLOCK_TARGET_BYTES), (1, 200)])
+def test_tokens_that_refer_to_values_merge_like_any_posting(tmp_path, monkeypatch, window, block_bytes):
+    monkeypatch.setattr(merger, "WINDOW_TERMS", window)
+    monkeypatch.setattr(termdict, "BLOCK_TARGET_BYTES", block_bytes)
     parts = []
     for s, hosts in enumerate(HOSTS):
         r = random.Random(s)
@@ -197,7 +202,10 @@ def template_rows(n: int, seed: int, seq0: int, t0: int) -> list[tuple[int, int,
     return out
 
 
-def test_postings_equal_to_one_written_before_are_copies_and_merge_like_any(tmp_path):
+@pytest.mark.parametrize(("window", "block_bytes"), [(merger.WINDOW_TERMS, termdict.BLOCK_TARGET_BYTES), (1, 200)])
+def test_postings_equal_to_one_written_before_are_copies_and_merge_like_any(tmp_path, monkeypatch, window, block_bytes):
+    monkeypatch.setattr(merger, "WINDOW_TERMS", window)
+    monkeypatch.setattr(termdict, "BLOCK_TARGET_BYTES", block_bytes)
     # The words of a template share their docs, and so do their grams, and a number's value and number key.
     parts = [template_rows(400, s, s * 1000, s * 10_000) for s in range(4)]
     tier1, merged, built = merged_twice(tmp_path, parts)
