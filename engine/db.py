@@ -124,6 +124,7 @@ class Engine:
         self._bg_wake = threading.Condition()
         self._bg_stop = False
         self._bg_busy = False
+        self._flush_waiters = 0  # callers of flush() waiting
         self._bg_thread: threading.Thread | None = None
         self._sync_thread: threading.Thread | None = None
         self._last_search = float("-inf")  # no search yet: ingest pays nothing for the memtable index
@@ -486,6 +487,10 @@ class Engine:
                 if merging and segments >= self.options.flushes_wait_for_merges_at:
                     free = 0
                 while waiting and free > 0:
+                    # While another builder works, a memtable waits for the next to fill, so that both go
+                    # as one segment; an idle pool, or a flush() waiting, takes what there is.
+                    if len(waiting) < self.options.flush_memtables and flushing and not self._flush_waiters:
+                        break
                     # Spread what waits over the free builders, in WAL order.
                     take = min(-(-len(waiting) // free), self.options.flush_memtables)
                     group, waiting = waiting[:take], waiting[take:]
@@ -590,9 +595,13 @@ class Engine:
         with self._write_lock:
             self._rotate()
         with self._bg_wake:
+            self._flush_waiters += 1  # nothing frozen is held back to be joined by the next memtable
             self._bg_wake.notify_all()
-            while self._frozen and self._failed is None and not self._bg_stop:
-                self._bg_wake.wait(0.05)
+            try:
+                while self._frozen and self._failed is None and not self._bg_stop:
+                    self._bg_wake.wait(0.05)
+            finally:
+                self._flush_waiters -= 1
         if self._failed is not None:
             raise WriteFailedError(f"segment writing failed: {self._failed!r}")
 
