@@ -5,8 +5,8 @@ caller becomes the leader: it writes every queued call as one WAL record each, f
 them (group commit), adds them to the memtable and wakes the others. When the memtable is full the
 leader starts a new WAL generation and hands the frozen memtable to the background thread, which has a
 builder process write it as a segment (with the frozen memtables after it, when several wait), records the
-segment in the manifest, and only then deletes the WAL generations it came from. Merges run on the same
-thread, one at a time.
+segment in the manifest, and only then deletes the WAL generations it came from. The same thread submits
+merges: one at a time, or on every builder once the segments pass a bound (`_background`).
 
 Recovery (`Engine.open`): take the directory lock; read the manifest; delete `*.tmp` files, segments the
 manifest does not list and WAL generations below its `wal_start`; open the listed segments; replay the

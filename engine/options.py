@@ -33,8 +33,9 @@ class EngineOptions:
     # `stall_timeout` seconds, then raises BackpressureError. Bounds memory when ingest outruns the writer.
     max_pending_flushes: int = 4
     stall_timeout: float = 30.0
-    # A builder that comes free while several frozen memtables wait writes up to this many as one segment:
-    # when ingest outruns the builders, segments grow instead of multiplying, and fewer merges follow.
+    # A builder that comes free while several frozen memtables wait writes up to this many as one segment
+    # (and while another builder works, a lone one waits for the next): when ingest outruns the builders,
+    # segments grow instead of multiplying, and fewer merges follow.
     # 1M generated logs at full speed (benchmarks/ingest.py): 101 segments of 10,000 logs at 1 (with 3
     # pending); 52-54 at 2 (with 4 or 5 pending), and builder CPU up to the last merge 30.4-31.3 -> 23.2-24.4 s;
     # 34-41 at 4 (with 6 or 8 pending), but builds of 40,000 logs took more CPU a log and 130-150 MB more.
