@@ -1,5 +1,5 @@
-"""Conversions between numpy and pyarrow arrays by their buffers, for the builder processes' array code
-(engine/segments/textfield.py, engine/segments/merger.py).
+"""Conversions between numpy and pyarrow arrays by their buffers, and the numpy idioms they share, for the
+builder processes' array code (engine/segments/textfield.py, merger.py, termdict.py).
 
 pyarrow's own conversions (pa.array, to_numpy, take of a numpy array) import pandas when it is installed:
 ~30 MB more in every builder process. These build arrays from buffers and read buffers back instead.
@@ -20,6 +20,16 @@ def run_starts(counts: np.ndarray) -> np.ndarray:
     return out
 
 
+def ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The indexes starts[0] .. starts[0] + lengths[0] - 1, then those of the next range, and so on."""
+    return np.repeat(starts - run_starts(lengths)[:-1], lengths) + np.arange(int(lengths.sum()))
+
+
+def offsets_of(items: list[bytes]) -> np.ndarray:
+    """Where each of `items` starts when they are joined, and where the last ends."""
+    return run_starts(np.fromiter(map(len, items), np.int64, len(items)))
+
+
 def strings(texts: list[str]) -> pa.Array:
     """A large_string array of `texts`."""
     data = "".join(texts).encode()
@@ -33,13 +43,19 @@ def strings(texts: list[str]) -> pa.Array:
 
 def binaries(items: list[bytes]) -> pa.Array:
     """A large_binary array of `items`."""
-    return binary_array(run_starts(np.fromiter(map(len, items), np.int64, len(items))), b"".join(items))
+    return binary_array(offsets_of(items), b"".join(items))
 
 
 def binary_array(offsets: np.ndarray, data: bytes) -> pa.Array:
     """A large_binary array whose item i is data[offsets[i]:offsets[i + 1]]."""
     offsets = np.ascontiguousarray(offsets, np.int64)
     return pa.Array.from_buffers(pa.large_binary(), len(offsets) - 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
+def binary_parts(array: pa.Array) -> tuple[np.ndarray, bytes]:
+    """`binary_array` reversed: the offsets of a large_binary array's items into the bytes returned."""
+    offsets = np.frombuffer(array.buffers()[1], np.int64, len(array) + 1, 8 * array.offset)
+    return offsets, buffer_bytes(array.buffers()[2])
 
 
 def ints(array: pa.Array) -> np.ndarray:

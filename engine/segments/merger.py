@@ -25,7 +25,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from hashlib import blake2b
-from itertools import pairwise
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -286,12 +286,10 @@ class _Chunk:
         """The terms where boolean array `keep` is true."""
         import numpy as np
 
+        from .arrowconv import arrow_ints, binary_parts
+
         at = np.flatnonzero(keep)
-        starts, ends = self.offsets[at], self.offsets[at + 1]
-        lengths = ends - starts
-        offsets = np.zeros(len(at) + 1, np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        data = b"".join(self.data[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True))
+        offsets, data = binary_parts(self.binary().take(arrow_ints(at)))
         obj_keep = keep[self.ids < 0]
         return _Chunk(offsets, data, self.ids[at], [p for p, k in zip(self.objs, obj_keep.tolist(), strict=True) if k])
 
@@ -369,7 +367,7 @@ def _merged_chunks(readers: list[SegmentReader], mappers: list[_Mapper], members
     import numpy as np
     import pyarrow.compute as pc
 
-    from .arrowconv import arrow_ints, binaries, bools, buffer_bytes, ints
+    from .arrowconv import arrow_ints, binaries, binary_parts, bools, ints
 
     copies = {i for i in members if readers[i].copies(name, kind)}
     wanted_array = binaries(sorted(wanted)) if wanted else None
@@ -399,8 +397,7 @@ def _merged_chunks(readers: list[SegmentReader], mappers: list[_Mapper], members
             continue
         order = ints(pc.sort_indices(terms))
         ordered = terms.take(arrow_ints(order))
-        offsets = np.frombuffer(ordered.buffers()[1], np.int64, len(order) + 1, ordered.offset)
-        data = buffer_bytes(ordered.buffers()[2])
+        offsets, data = binary_parts(ordered)
         ids = joined.ids[order]
         obj_of = np.full(len(order), -1, np.int64)  # each term's item of joined.objs, or -1
         obj_of[joined.ids < 0] = np.arange(len(joined.objs))
@@ -425,10 +422,8 @@ def _merged_chunks(readers: list[SegmentReader], mappers: list[_Mapper], members
         out_obj_of = obj_of[firsts]
         out_obj_of[runs] = len(objs) + np.arange(len(runs))  # the united postings, after the inputs'
         objs = objs + united
-        unique = ordered.take(arrow_ints(firsts))
-        out_offsets = np.frombuffer(unique.buffers()[1], np.int64, len(firsts) + 1, unique.offset)
-        yield _Chunk(out_offsets, buffer_bytes(unique.buffers()[2]), out_ids,
-                     [objs[j] for j in out_obj_of[out_ids < 0].tolist()]), holders
+        out_offsets, out_data = binary_parts(ordered.take(arrow_ints(firsts)))
+        yield _Chunk(out_offsets, out_data, out_ids, [objs[j] for j in out_obj_of[out_ids < 0].tolist()]), holders
 
 
 def _united_runs(ids: Any, obj_of: Any, objs: list[Posting], starts: Any, ends: Any, term_at: Callable[[int], bytes],
@@ -441,10 +436,10 @@ def _united_runs(ids: Any, obj_of: Any, objs: list[Posting], starts: Any, ends: 
     together in numpy: a step each cost ~4 us. The others take a step each."""
     import numpy as np
 
-    from .arrowconv import run_starts
+    from .arrowconv import ranges, run_starts
 
     lengths = ends - starts
-    rows = np.repeat(starts - run_starts(lengths)[:-1], lengths) + np.arange(int(lengths.sum()))
+    rows = ranges(starts, lengths)
     run_of = np.repeat(np.arange(len(starts)), lengths)
     one = ids[rows] >= 0
     row_objs = [objs[j] for j in obj_of[rows[~one]].tolist()]
@@ -530,9 +525,10 @@ def _decoded_v1(block: termdict.TermBlock, mapper: _Mapper) -> _Chunk:
     """A block of segment format 1 (no copies, no references) with its postings in output doc ids."""
     import numpy as np
 
+    from .arrowconv import offsets_of
+
     terms, posts = block.terms, block.postings()
-    offsets = np.zeros(len(terms) + 1, np.int64)
-    np.cumsum(np.fromiter(map(len, terms), np.int64, len(terms)), out=offsets[1:])
+    offsets = offsets_of(list(terms))
     shift, table = mapper.shift, mapper.table
     ids = np.fromiter((-1 if type(p) is not int else p + shift if shift is not None else table[p]  # type: ignore
                        for p in posts), np.int64, len(posts))
@@ -558,33 +554,12 @@ def _shifted(raw: bytes | memoryview, shift: int) -> bytes | memoryview:
     return postings.encode(postings.decode(raw).shift(shift))
 
 
-def _united_ids(groups: list[list[Posting]]) -> list[bytes]:
-    """For each group of one-doc and small postings (postings.py, tag 0), each from another input, the
-    posting of their docs."""
-    import numpy as np  # builder processes only: the ingesting process need not import numpy
-
-    ids = array("I")
-    counts = np.zeros(len(groups), np.int64)
-    for g, group in enumerate(groups):
-        before = len(ids)
-        for p in group:
-            if type(p) is int:
-                ids.append(p)
-            else:
-                ids.frombytes(p[1:])
-        counts[g] = len(ids) - before
-    keys = np.sort(np.repeat(np.arange(len(groups)), counts) << 32 | np.frombuffer(ids, np.uint32))
-    lengths, data = postings.encode_many(counts, keys & 0xFFFFFFFF)
-    bounds = np.zeros(len(groups) + 1, np.int64)
-    np.cumsum(lengths, out=bounds[1:])
-    return [data[a:b] for a, b in pairwise(bounds.tolist())]
-
-
 def _united(posts: list[Posting]) -> bytes:
     """One posting of the docs of `posts` (disjoint: each from another input)."""
     small = postings.TAG_SMALL
     if all(type(p) is int or p[0] == small for p in posts):  # short id lists: no BitMap
-        return _united_ids([posts])[0]
+        return postings.encode_sorted(sorted(chain.from_iterable([p] if type(p) is int else postings.small_ids(p)
+                                                                 for p in posts)))
     return postings.encode(BitMap.union(*map(postings.docs_of, posts)))
 
 

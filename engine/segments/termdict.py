@@ -62,12 +62,13 @@ def write_batches(add: Callable[[bytes], list[int]], batches: Iterable[tuple[Seq
     (blockfilter.py), as value dictionaries do. The lists go through ArrayWriter."""
     import numpy as np  # builder processes only: the ingesting process need not import numpy
 
+    from .arrowconv import offsets_of
+
     writer = ArrayWriter(add, filters=filters)
     for terms, posts in batches:
         if not terms:
             continue
-        offsets = np.zeros(len(terms) + 1, np.int64)
-        np.cumsum(np.fromiter(map(len, terms), np.int64, len(terms)), out=offsets[1:])
+        offsets = offsets_of(list(terms))
         ids = [p for p in posts if type(p) is int]
         stored = [p for p in posts if type(p) is not int]
         post_lengths = np.fromiter((0 if type(p) is int else len(p) for p in posts), np.int64, len(posts))
@@ -83,15 +84,16 @@ def write_arrays(add: Callable[[bytes], list[int]], offsets: Any, data: bytes, c
     write_batches; only terms held by two or more docs take a Python step each (their encoded posting)."""
     import numpy as np  # builder processes only: the ingesting process need not import numpy
 
+    from .arrowconv import run_starts
+
     if len(counts) == 0:
         return None
     one = counts == 1
     multi_lengths, stored = postings.encode_many(counts[~one], docs[np.repeat(~one, counts)])
     post_lengths = np.zeros(len(counts), np.int64)
     post_lengths[~one] = multi_lengths
-    starts = np.cumsum(counts) - counts
     writer = ArrayWriter(add, filters=filters)
-    writer.write(offsets, data, post_lengths, docs[starts[one]], stored)
+    writer.write(offsets, data, post_lengths, docs[run_starts(counts)[:-1][one]], stored)
     return writer.finish()
 
 
@@ -112,6 +114,8 @@ class ArrayWriter:
         other postings' encodings, concatenated in term order."""
         import numpy as np
 
+        from .arrowconv import run_starts
+
         lo = int(offsets[0])
         offsets, data = offsets - lo, data[lo:int(offsets[-1])]
         if self._tail is not None:
@@ -122,10 +126,8 @@ class ArrayWriter:
         n = len(post_lengths)
         term_lengths = offsets[1:] - offsets[:-1]
         one = post_lengths == 0
-        ids_before = np.zeros(n + 1, np.int64)  # one-doc postings before each term
-        np.cumsum(one, out=ids_before[1:])
-        stored_at = np.zeros(n + 1, np.int64)
-        np.cumsum(post_lengths, out=stored_at[1:])
+        ids_before = run_starts(one)  # one-doc postings before each term
+        stored_at = run_starts(post_lengths)
         # A block ends at the first term that brings its size (term and posting bytes, 4 for a one-doc
         # posting's id, plus 8 for their lengths, per term) to BLOCK_TARGET_BYTES; the last may be smaller.
         ends = np.cumsum(term_lengths + np.where(one, 4, post_lengths) + 8)

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from ..tokens import ascii_word_bytes, tokenize
 from . import postings, termdict
-from .arrowconv import arrow_ints, buffer_bytes, ints, run_starts, strings
+from .arrowconv import arrow_ints, buffer_bytes, ints, ranges, run_starts, strings
 from .format import SegmentFileWriter
 
 _LOW32 = (1 << 32) - 1
@@ -62,7 +62,7 @@ def write_field(writer: SegmentFileWriter, docs: list[int], values: list[str], c
     val_order = ints(pc.sort_indices(texts))
     val_counts = text_counts[val_order]
     meta["val"] = _write(writer, texts.take(arrow_ints(val_order)), val_counts,
-                         text_docs[_ranges(text_starts[val_order], val_counts)], filters=True)
+                         text_docs[ranges(text_starts[val_order], val_counts)], filters=True)
     meta["num"] = None
     grams = None
     if common_tokens:
@@ -140,7 +140,7 @@ def _expand(keys: np.ndarray, texts: np.ndarray, key_count: int, text_counts: np
     """Postings of keys from (key, text) pairs, each pair once: the docs of each key (the union of its
     texts' docs, which do not overlap), ascending, keys in order; and how many each key has."""
     lengths = text_counts[texts]
-    docs = text_docs[_ranges(text_starts[texts], lengths)]
+    docs = text_docs[ranges(text_starts[texts], lengths)]
     pairs = np.sort(np.repeat(keys, lengths) << 32 | docs)
     return np.bincount(pairs >> 32, minlength=key_count), pairs & _LOW32
 
@@ -168,10 +168,3 @@ def _unique(values: np.ndarray) -> np.ndarray:
     keep = np.ones(len(values), bool)
     keep[1:] = values[1:] != values[:-1]
     return values[keep]
-
-
-def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """The indexes starts[0] .. starts[0] + lengths[0] - 1, then those of the next range, and so on."""
-    total = int(lengths.sum())
-    shift = np.repeat(starts - run_starts(lengths)[:-1], lengths)
-    return shift + np.arange(total)
