@@ -18,6 +18,13 @@ DEFAULT_DATA_DIR = "./strata-data"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
 DEFAULT_MAX_BODY_BYTES = 64 << 20
+# One front process per core beyond the first, up to 3; none on one core. Measured on 2 cores only
+# (benchmarks.server: 4 clients posting bodies of 1,000 logs, then 64 clients posting single logs, all on the
+# same machine): no fronts 100,890-117,762 logs/s and 2,723-2,800 requests/s; 1 front 108,670-112,067 and
+# 3,112-3,587; 2 fronts 86,835-99,810 and 3,274-3,484. Fronts that took every connection (this process
+# none) gave 87,255-93,210 and 3,103-3,723; why big bodies lose through a front was not found (each crosses
+# one more process each way).
+DEFAULT_FRONTS = min((os.cpu_count() or 1) - 1, 3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +54,10 @@ class ServerConfig:
     # In-flight requests get this long to finish after SIGINT/SIGTERM before they are cancelled.
     graceful_timeout: float = 10.0
     access_log: bool = False
+
+    # Processes that accept the connections and relay their requests to the one that owns the engine
+    # (server/relay.py); 0: that one accepts them itself.
+    fronts: int = DEFAULT_FRONTS
 
     @property
     def url(self) -> str:
@@ -78,6 +89,13 @@ class ServerConfig:
             raise ValueError(f"port must be between 0 and 65535, not {port}")
         if args.max_body_bytes is not None and args.max_body_bytes < 1:
             raise ValueError("--max-body-bytes must be positive")
+        fronts_text = pick(args.fronts, "STRATA_FRONTS", str(DEFAULT_FRONTS))
+        try:
+            fronts = int(fronts_text)
+        except ValueError:
+            raise ValueError(f"fronts must be a number, not {fronts_text!r}") from None
+        if fronts < 0:
+            raise ValueError(f"fronts must be 0 or more, not {fronts}")
         return cls(
             data_dir=Path(pick(args.data, "STRATA_DATA", DEFAULT_DATA_DIR)),
             host=pick(args.host, "STRATA_HOST", DEFAULT_HOST),
@@ -86,6 +104,7 @@ class ServerConfig:
             max_body_bytes=args.max_body_bytes or DEFAULT_MAX_BODY_BYTES,
             max_log_bytes=args.max_log_bytes,
             access_log=args.access_log,
+            fronts=fronts,
         )
 
 
@@ -105,3 +124,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--max-log-bytes", type=int, metavar="N", help="largest single log (default 1 MiB)")
     parser.add_argument("--access-log", action="store_true", help="log every request to stderr")
+    parser.add_argument(
+        "--fronts",
+        type=int,
+        metavar="N",
+        help=f"processes that take connections beside the one that owns the engine (STRATA_FRONTS, "
+        f"default {DEFAULT_FRONTS} on this machine)",
+    )

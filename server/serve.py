@@ -1,55 +1,112 @@
 """serve(config): run the server until SIGINT or SIGTERM, then stop gracefully.
 
-Shutdown order: stop accepting connections; end tail streams; let in-flight requests finish (up to
-`config.graceful_timeout`, then they are cancelled); close the engine. A log whose request got its 200 was
-durable before the 200 was sent, so nothing acknowledged is lost at any point of this sequence.
+This process owns the engine and runs the app. It listens itself, and `config.fronts` front processes
+(server/front.py) accept connections on the same socket and relay their requests to it (server/relay.py),
+so that more than one core parses HTTP.
+
+Shutdown order: end tail streams; stop the fronts (each stops accepting and lets its in-flight requests
+finish, which this process still answers); stop accepting connections here; let in-flight requests finish
+(up to `config.graceful_timeout`, then they are cancelled); close the engine. A log whose request got its
+200 was durable before the 200 was sent, so nothing acknowledged is lost at any point of this sequence.
 """
 
 from __future__ import annotations
 
-import gc
 import logging
+import os
 import signal
+import socket
+import subprocess
 import sys
 
 import trio
-from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
 from .app import create_app
 from .config import ServerConfig
+from .process import hypercorn_config, tune_interpreter
+from .relay import ASGIApp, serve_front
 from .state import ServerState, open_engine
 
 log = logging.getLogger("strata.server")
 
-# Seconds a thread may hold the GIL while another waits (Python's default is 0.005). A search thread
-# waits up to this long every time it takes the GIL back (after each read and decompression) while
-# ingest threads parse; benchmarks/server.py, search while ingesting ~20k logs/s: p50 18-47 ms at 5 ms,
-# 8-30 ms at 1 ms, no better at 0.5 ms; ingest speed the same within noise.
-GIL_SWITCH_INTERVAL = 0.001
-# A young collection every 10,000 net new container objects instead of Python's 700. Ingest keeps creating
-# them (the memtable's index; its postings were lists then), and every collection stops all threads.
-# benchmarks.server, search while ingesting, time spent in the collector over the server's life: 2.33-2.43 s
-# at 700 and 0.75-0.77 s at 10,000 (two 25 s runs each); 7.25 and 3.39 s over a 75 s run. Search p99 and the
-# longest pause (40-110 ms) did not change beyond this machine's noise; 50,000 made single pauses longer
-# (73-84 ms).
-GC_THRESHOLDS = (10_000, 10, 10)
+
+def listening_socket(config: ServerConfig) -> socket.socket:
+    """The socket this process and the fronts accept connections on. Raises OSError when the address is
+    taken or cannot be had."""
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    # Many clients connecting at once (64 concurrent posters, a load balancer's burst) overflow a backlog
+    # of 100 and see connection resets.
+    return socket.create_server((config.host, config.port), family=family, backlog=1024)
 
 
-def hypercorn_config(config: ServerConfig) -> HypercornConfig:
-    hc = HypercornConfig()
-    host = f"[{config.host}]" if ":" in config.host else config.host
-    hc.bind = [f"{host}:{config.port}"]
-    # Logger objects, not "-": Hypercorn then adds no handler of its own, and lines go through the root
-    # logger once (serve() configures it unless the caller did).
-    hc.accesslog = logging.getLogger("hypercorn.access") if config.access_log else None
-    hc.errorlog = logging.getLogger("hypercorn.error")
-    hc.graceful_timeout = config.graceful_timeout
-    # Many clients connecting at once (64 concurrent posters, a load balancer's burst) overflow the
-    # default backlog of 100 and see connection resets.
-    hc.backlog = 1024
-    hc.include_server_header = False
-    return hc
+class Front:
+    """A running front process and the owner's end of its relay."""
+
+    def __init__(self, config: ServerConfig, listener: socket.socket) -> None:
+        own_end, front_end = socket.socketpair()
+        self.socket = own_end
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        args = [sys.executable, "-m", "server.front", "--listen-fd", str(listener.fileno()),
+                "--relay-fd", str(front_end.fileno()), "--graceful-timeout", str(config.graceful_timeout)]
+        if config.access_log:
+            args.append("--access-log")
+        with front_end:
+            # A process group of its own: Ctrl-C in a terminal signals the foreground group, and this
+            # process decides when fronts stop (after which it still answers their in-flight requests).
+            self.proc = subprocess.Popen(args, pass_fds=(listener.fileno(), front_end.fileno()), env=env,
+                                         process_group=0)
+
+    async def stop(self, grace: float) -> None:
+        """SIGTERM, then SIGKILL if it has not stopped within `grace` seconds."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        with trio.move_on_after(grace):
+            await trio.to_thread.run_sync(self.proc.wait, abandon_on_cancel=True)
+        self.kill()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+class Fronts:
+    """The fronts of one server, kept at `config.fronts`: one that exits unasked is replaced."""
+
+    def __init__(self, config: ServerConfig, listener: socket.socket, app: ASGIApp) -> None:
+        self.config = config
+        self.listener = listener
+        self.app = app
+        self.running: set[Front] = set()
+        self.stopping = False
+
+    async def run(self) -> None:
+        async with trio.open_nursery() as nursery:
+            for _ in range(self.config.fronts):
+                nursery.start_soon(self._keep_one)
+
+    async def _keep_one(self) -> None:
+        while not self.stopping:
+            front = Front(self.config, self.listener)
+            self.running.add(front)
+            try:
+                await serve_front(self.app, front.socket)  # until the front closes its end
+            finally:
+                self.running.discard(front)
+                front.kill()
+                front.socket.close()
+            if not self.stopping:
+                log.error("front process %d exited with status %s; starting another", front.proc.pid,
+                          front.proc.returncode)
+                await trio.sleep(1)  # a front that cannot start must not spin
+
+    async def stop(self) -> None:
+        """Stop every front; each finishes its in-flight requests first (answered by this process)."""
+        self.stopping = True
+        async with trio.open_nursery() as nursery:
+            for front in list(self.running):
+                nursery.start_soon(front.stop, self.config.graceful_timeout + 5)
 
 
 async def serve_async(
@@ -62,21 +119,33 @@ async def serve_async(
     """
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         engine = await trio.to_thread.run_sync(open_engine, config)
-        state = ServerState(config, engine)
         try:
+            with listening_socket(config) as listener:
+                app = create_app(config, ServerState(config, engine))
+                fronts = Fronts(config, listener, app)
 
-            async def shutdown_trigger() -> None:
-                async for signum in signals:
-                    log.warning("%s received: finishing in-flight requests, then stopping", signal.Signals(signum).name)
-                    state.begin_shutdown()
-                    return
+                async def shutdown_trigger() -> None:
+                    async for signum in signals:
+                        log.warning("%s received: finishing in-flight requests, then stopping",
+                                    signal.Signals(signum).name)
+                        app.state.begin_shutdown()
+                        await fronts.stop()
+                        return
 
-            await hypercorn_serve(
-                create_app(config, state),
-                hypercorn_config(config),
-                shutdown_trigger=shutdown_trigger,
-                task_status=task_status,
-            )
+                # Hypercorn gets a copy of the socket, which it closes when it stops; `listener` stays open
+                # for fronts started later (in place of one that died).
+                hc = hypercorn_config([f"fd://{os.dup(listener.fileno())}"], config.graceful_timeout,
+                                      config.access_log)
+                async with trio.open_nursery() as nursery:
+
+                    async def run_hypercorn(task_status: trio.TaskStatus[list[str]]) -> None:
+                        await hypercorn_serve(app, hc, shutdown_trigger=shutdown_trigger, task_status=task_status)
+                        nursery.cancel_scope.cancel()  # the relays: every front has stopped by now
+
+                    binds = await nursery.start(run_hypercorn)
+                    # Hypercorn has run the app's startup by now, so relayed requests find the state ready.
+                    nursery.start_soon(fronts.run)
+                    task_status.started(binds)
         finally:
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(engine.close)
@@ -87,10 +156,5 @@ def serve(config: ServerConfig) -> None:
     """Run the server in this thread until SIGINT/SIGTERM (blocking; the main thread, for signals)."""
     if not logging.getLogger().handlers:
         logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="[%(asctime)s] %(message)s")
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
-    # What exists now (modules, classes, the parser's tables) lives as long as the process: moved out of
-    # the cyclic GC's reach, full collections scan only what requests and memtables create, and stall
-    # every thread for less (200 searches while ingesting, two runs each: p99 62-71 ms against 81-93 ms).
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
+    tune_interpreter()
     trio.run(serve_async, config)

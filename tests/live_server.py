@@ -56,8 +56,8 @@ class ServerProcess:
     def search(self, q: str, **params: object) -> dict:
         return search(self.url, q, **params)
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
-        self.port = free_port()
+    def start(self, timeout: float = 30.0, port: int | None = None) -> ServerProcess:
+        self.port = port or free_port()
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [
@@ -116,6 +116,33 @@ class ServerProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+def children(pid: int) -> list[int]:
+    """The pids whose parent is `pid`, read from /proc."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # the process ended meanwhile
+            # Fields after the command name, which is in parentheses and may hold spaces.
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def fronts(pid: int) -> list[int]:
+    """The server's front processes (server/front.py) among the children of `pid`."""
+    out = []
+    for child in children(pid):
+        try:
+            if b"server.front" in Path(f"/proc/{child}/cmdline").read_bytes():
+                out.append(child)
+        except OSError:
+            pass
+    return out
 
 
 def generate_ndjson(count: int, seed: int = 7) -> bytes:

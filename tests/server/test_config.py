@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from server import ServerConfig
+from server.config import DEFAULT_FRONTS
 
 
 def test_defaults() -> None:
@@ -32,3 +33,13 @@ def test_environment_then_flags() -> None:
 def test_bad_port() -> None:
     with pytest.raises(ValueError, match="port"):
         ServerConfig.from_env_and_args([], env={"STRATA_PORT": "http"})
+
+
+def test_fronts() -> None:
+    assert ServerConfig.from_env_and_args([], env={}).fronts == DEFAULT_FRONTS
+    assert ServerConfig.from_env_and_args([], env={"STRATA_FRONTS": "3"}).fronts == 3
+    assert ServerConfig.from_env_and_args(["--fronts", "0"], env={"STRATA_FRONTS": "3"}).fronts == 0
+    with pytest.raises(ValueError, match="fronts must be 0 or more"):
+        ServerConfig.from_env_and_args(["--fronts", "-1"], env={})
+    with pytest.raises(ValueError, match="fronts must be a number"):
+        ServerConfig.from_env_and_args([], env={"STRATA_FRONTS": "two"})

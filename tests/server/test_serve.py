@@ -17,7 +17,7 @@ import trio
 
 from server import ServerConfig, create_app
 from server.metrics import ROUTES
-from tests.live_server import REPO_ROOT, ServerProcess, export, free_port, generate_ndjson
+from tests.live_server import REPO_ROOT, ServerProcess, children, export, free_port, fronts, generate_ndjson
 
 POSTERS = 32
 
@@ -146,32 +146,18 @@ def test_openapi_describes_every_route(server: ServerProcess) -> None:
     json.dumps(spec)  # plain JSON, nothing else
 
 
-def _children(pid: int) -> list[int]:
-    """The pids whose parent is `pid`, read from /proc."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue  # the process ended meanwhile
-            # Fields after the command name, which is in parentheses and may hold spaces.
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                out.append(int(entry.name))
-    return out
-
-
 def test_ctrl_c_to_the_process_group_spares_the_builders_and_keeps_every_log(tmp_path: Path) -> None:
     # A terminal's Ctrl-C sends SIGINT to the whole foreground process group. The builder processes must
     # not get it (they would die mid-segment): they run in a group of their own and ignore SIGINT, finish
-    # what they were writing, and the server stops cleanly with every acknowledged log kept.
+    # what they were writing, and the server stops cleanly with every acknowledged log kept. Fronts too
+    # have a group of their own: the server stops them when it is ready to.
     server = ServerProcess(tmp_path / "data", new_session=True).start()
     try:
         body = generate_ndjson(4_999)  # 5,000 lines with the task's example log
         acked = sum(server.post(body) for _ in range(7))  # 35,000 logs: three 10,000-log memtables to flush
-        builders = _children(server.pid)
-        assert builders, "no builder process was started"
-        assert all(os.getpgid(b) != os.getpgid(server.pid) for b in builders)
+        helpers = children(server.pid)
+        assert set(helpers) - set(fronts(server.pid)), "no builder process was started"
+        assert all(os.getpgid(b) != os.getpgid(server.pid) for b in helpers)
         os.killpg(os.getpgid(server.pid), signal.SIGINT)
         assert server.wait() == 0, server.log()
     finally:
