@@ -80,22 +80,21 @@ class ServerConfig:
                 return str(flag)
             return env.get(var) or default
 
-        port_text = pick(args.port, "STRATA_PORT", str(DEFAULT_PORT))
-        try:
-            port = int(port_text)
-        except ValueError:
-            raise ValueError(f"port must be a number, not {port_text!r}") from None
+        def pick_number(flag: object, var: str, default: int, what: str) -> int:
+            text = pick(flag, var, str(default))
+            try:
+                return int(text)
+            except ValueError:
+                raise ValueError(f"{what} must be a number, not {text!r}") from None
+
+        port = pick_number(args.port, "STRATA_PORT", DEFAULT_PORT, "port")
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be between 0 and 65535, not {port}")
-        if args.max_body_bytes is not None and args.max_body_bytes < 1:
-            raise ValueError("--max-body-bytes must be positive")
-        fronts_text = pick(args.fronts, "STRATA_FRONTS", str(DEFAULT_FRONTS))
-        try:
-            fronts = int(fronts_text)
-        except ValueError:
-            raise ValueError(f"fronts must be a number, not {fronts_text!r}") from None
+        fronts = pick_number(args.fronts, "STRATA_FRONTS", DEFAULT_FRONTS, "fronts")
         if fronts < 0:
             raise ValueError(f"fronts must be 0 or more, not {fronts}")
+        if args.max_body_bytes is not None and args.max_body_bytes < 1:
+            raise ValueError("--max-body-bytes must be positive")
         return cls(
             data_dir=Path(pick(args.data, "STRATA_DATA", DEFAULT_DATA_DIR)),
             host=pick(args.host, "STRATA_HOST", DEFAULT_HOST),
