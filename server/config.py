@@ -20,10 +20,9 @@ DEFAULT_PORT = 3000
 DEFAULT_MAX_BODY_BYTES = 64 << 20
 # One front process per core beyond the first, up to 3; none on one core. Measured on 2 cores only
 # (benchmarks.server: 4 clients posting bodies of 1,000 logs, then 64 clients posting single logs, all on the
-# same machine): no fronts 100,890-117,762 logs/s and 2,723-2,800 requests/s; 1 front 108,670-112,067 and
-# 3,112-3,587; 2 fronts 86,835-99,810 and 3,274-3,484. Fronts that took every connection (this process
-# none) gave 87,255-93,210 and 3,103-3,723; why big bodies lose through a front was not found (each crosses
-# one more process each way).
+# same machine): no fronts 123,322 logs/s and 3,410 requests/s; 1 front 96,061-106,660 and 5,021-6,474 (3
+# runs); 2 fronts 108,565 and 7,221. The same single posts to a fresh server: 1 front 8,356-8,502 requests/s,
+# 2 fronts 8,140-8,291. The same bodies alone: no fronts 123,084-135,306 logs/s, 1 front 128,494-135,687.
 DEFAULT_FRONTS = min((os.cpu_count() or 1) - 1, 3)
 
 
@@ -127,6 +126,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fronts",
         type=int,
         metavar="N",
-        help=f"processes that take connections beside the one that owns the engine (STRATA_FRONTS, "
-        f"default {DEFAULT_FRONTS} on this machine)",
+        help=f"processes that take the connections and parse HTTP for the one that owns the engine; 0: it "
+        f"serves alone, on Hypercorn (STRATA_FRONTS, default {DEFAULT_FRONTS} on this machine)",
     )

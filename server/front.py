@@ -2,9 +2,10 @@
 
     python -m server.front --listen-fd N --relay-fd M [--graceful-timeout S] [--access-log]
 
-It inherits the owner's listening socket (fd N) and its end of a relay socketpair (fd M), runs Hypercorn on
-that socket with the relay as its app, and stops like the owner does on SIGTERM: no new connections,
-in-flight requests finish. It ignores SIGINT (the owner tells it when to stop), and exits at once when the
+It inherits the owner's listening socket (fd N) and its end of a relay socketpair (fd M), serves HTTP on
+that socket with the relay as its app (server/http1.py: httptools, not Hypercorn, whose work per request
+is what fronts are there to take off the owner), and stops like the owner does on SIGTERM: no new
+connections, in-flight requests finish. It ignores SIGINT (the owner tells it when to stop), and exits at once when the
 owner closes the relay: the kernel closes the owner's end when it dies, even by SIGKILL.
 """
 
@@ -17,15 +18,18 @@ import socket
 import sys
 
 import trio
-from hypercorn.trio import serve as hypercorn_serve
 
-from .process import hypercorn_config, tune_interpreter
+from .http1 import Server
+from .process import tune_interpreter
 from .relay import FrontApp, Link
 
 
 async def _serve(listen_fd: int, relay_fd: int, graceful_timeout: float, access_log: bool) -> None:
     app = FrontApp(Link(socket.socket(fileno=relay_fd)))
-    config = hypercorn_config([f"fd://{listen_fd}"], graceful_timeout, access_log)
+    listener = socket.socket(fileno=listen_fd)
+    listener.setblocking(False)
+    server = Server(app, trio.SocketListener(trio.socket.from_stdlib_socket(listener)),
+                    graceful_timeout=graceful_timeout, access_log=access_log)
     with trio.open_signal_receiver(signal.SIGTERM) as signals:
 
         async def shutdown_trigger() -> None:
@@ -40,7 +44,7 @@ async def _serve(listen_fd: int, relay_fd: int, graceful_timeout: float, access_
                 nursery.cancel_scope.cancel()
 
             nursery.start_soon(relay)
-            await hypercorn_serve(app, config, shutdown_trigger=shutdown_trigger)
+            await server.serve(shutdown_trigger)
             nursery.cancel_scope.cancel()
 
 

@@ -3,10 +3,10 @@
 Hypercorn and h11 spend about 300 us of a core on every request in Python, whatever the app does: on
 this machine one process answers 2,856-3,211 requests/s of single-log posts from an empty app (and two
 Hypercorn processes 6,197-6,898). The engine has one owner, so more processes help only if they take
-over the HTTP work: front processes (server/front.py) accept connections on the owner's listening socket,
-beside the owner, and relay each request, as its ASGI messages, to the owner, where the whole app runs on
-them as it does on Hypercorn's. A relayed request costs the owner a task and a few unpickled messages, and
-the messages of many requests travel in one write.
+over the HTTP work: front processes (server/front.py) accept the connections on the listening socket and
+parse HTTP (server/http1.py), and relay each request, as its ASGI messages, to the owner, where the whole
+app runs on them as it does on Hypercorn's. A relayed request costs the owner a task and a few unpickled
+messages, and the messages of many requests travel in one write.
 
 Wire format, on a socketpair between the owner and one front, the same in both directions:
 
@@ -130,10 +130,7 @@ class FrontApp:
 
     async def __call__(self, scope: Message, receive: Callable[[], Awaitable[Message]],
                        send: Callable[[Message], Awaitable[None]]) -> None:
-        if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
-            return
-        if scope["type"] != "http":  # websockets: this server has none, and Hypercorn refuses the upgrade
+        if scope["type"] != "http":
             return
         if self.link.closed:
             raise RuntimeError("the relay to the engine's process is closed")
@@ -179,16 +176,6 @@ class FrontApp:
             inbox = self._inboxes.get(rid)
             if inbox is not None:
                 inbox.send_nowait({"type": "relay.end", "error": False})
-
-
-async def _lifespan(receive: Callable[[], Awaitable[Message]], send: Callable[[Message], Awaitable[None]]) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 class _Relayed:
