@@ -20,9 +20,8 @@ DEFAULT_PORT = 3000
 DEFAULT_MAX_BODY_BYTES = 64 << 20
 # One front process per core beyond the first, up to 3; none on one core. Measured on 2 cores only
 # (benchmarks.server: 4 clients posting bodies of 1,000 logs, then 64 clients posting single logs, all on the
-# same machine): no fronts 123,322 logs/s and 3,410 requests/s; 1 front 96,061-106,660 and 5,021-6,474 (3
-# runs); 2 fronts 108,565 and 7,221. The same single posts to a fresh server: 1 front 8,356-8,502 requests/s,
-# 2 fronts 8,140-8,291. The same bodies alone: no fronts 123,084-135,306 logs/s, 1 front 128,494-135,687.
+# same machine): no fronts 133,031 logs/s and 3,428 requests/s; 1 front 124,958-128,865 and 6,803-7,571 (3
+# runs). The same single posts to a fresh server: 1 front 8,356-8,502 requests/s, 2 fronts 8,140-8,291.
 DEFAULT_FRONTS = min((os.cpu_count() or 1) - 1, 3)
 
 
