@@ -378,7 +378,10 @@ class _Answer:
             if not more and not self.request.complete:
                 self.closing = True  # answered before the whole body came (a 413): the rest is not read
             if self.closing or not self.request.keep_alive or self.conn.server.stopping:
+                self.closing = True
                 head += b"connection: close\r\n"
+            elif self.request.version == "1.0":  # an HTTP/1.0 client keeps the connection only if told so
+                head += b"connection: keep-alive\r\n"
             out.append(head + b"\r\n")
         if self.request.method != "HEAD":
             if self.chunked:

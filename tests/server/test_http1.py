@@ -9,6 +9,8 @@ import socket
 import pytest
 import trio
 import trio.testing
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from server import http1
 from server.http1 import Server
@@ -49,7 +51,7 @@ async def echo_app(scope, receive, send) -> None:
         await send({"type": "http.response.body", "body": b""})
         return
     answer = json.dumps({"method": scope["method"], "path": path, "raw_path": scope["raw_path"].decode(),
-                         "query": scope["query_string"].decode(), "body": body.decode(),
+                         "query": scope["query_string"].decode(), "body": body.decode("latin-1"),
                          "version": scope["http_version"]}).encode()
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer))]})
@@ -157,6 +159,15 @@ async def test_a_streamed_answer_is_chunked_for_http_1_1_and_close_delimited_for
     assert body == b"one two three"
 
 
+async def test_http_1_0_keeps_the_connection_only_when_asked(address) -> None:
+    stream = await _connect(address)
+    buffer = bytearray()
+    for _ in range(2):
+        await stream.send_all(b"GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        head, body = await _read_answer(stream, buffer)
+        assert b"connection: keep-alive" in head and json.loads(body)["version"] == "1.0"
+
+
 async def test_http_1_0_closes_after_the_answer_and_head_gets_no_body(address) -> None:
     stream = await _connect(address)
     await stream.send_all(b"GET /x HTTP/1.0\r\n\r\n")
@@ -257,3 +268,46 @@ async def test_shutdown_closes_idle_connections_and_lets_a_request_in_flight_fin
     await busy.send_all(b"67890")
     head, _, body = (await _read_all(busy)).partition(b"\r\n\r\n")
     assert b"connection: close" in head and json.loads(body)["body"] == "1234567890"
+
+
+_bodies = st.binary(max_size=3000)
+
+
+@settings(max_examples=60, deadline=None)
+@given(requests=st.lists(st.tuples(_bodies, st.booleans()), min_size=1, max_size=6),
+       cuts=st.lists(st.integers(min_value=1, max_value=4000), max_size=8))
+def test_pipelined_requests_cut_anywhere_are_answered_in_order(requests, cuts) -> None:
+    """Bodies sent with a length or chunked, all requests in one stream cut into writes at random places."""
+    wire = b""
+    for i, (body, chunked) in enumerate(requests):
+        if chunked:
+            parts = [body[k:k + 700] for k in range(0, len(body), 700)]
+            wire += b"POST /r%d HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" % i
+            wire += b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
+        else:
+            wire += b"POST /r%d HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s" % (i, len(body), body)
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            listener = socket.create_server(("127.0.0.1", 0))
+            listener.setblocking(False)
+            stop = trio.Event()
+            server = Server(echo_app, trio.SocketListener(trio.socket.from_stdlib_socket(listener)), graceful_timeout=2)
+            nursery.start_soon(server.serve, stop.wait)
+            stream = await trio.open_tcp_stream(*listener.getsockname()[:2])
+            at = 0
+            for cut in sorted(set(cuts)):
+                if at < cut < len(wire):
+                    await stream.send_all(wire[at:cut])
+                    await trio.testing.wait_all_tasks_blocked()  # the server takes this piece alone
+                    at = cut
+            await stream.send_all(wire[at:])
+            buffer = bytearray()
+            for i, (body, _) in enumerate(requests):
+                _, answer = await _read_answer(stream, buffer)
+                got = json.loads(answer)
+                assert got["path"] == f"/r{i}" and got["body"] == body.decode("latin-1")
+            await stream.aclose()
+            stop.set()
+
+    trio.run(main)
