@@ -5,8 +5,8 @@
 It inherits the owner's listening socket (fd N) and its end of a relay socketpair (fd M), serves HTTP on
 that socket with the relay as its app (server/http1.py: httptools, not Hypercorn, whose work per request
 is what fronts are there to take off the owner), and stops like the owner does on SIGTERM: no new
-connections, in-flight requests finish. It ignores SIGINT (the owner tells it when to stop), and exits at once when the
-owner closes the relay: the kernel closes the owner's end when it dies, even by SIGKILL.
+connections, in-flight requests finish. It ignores SIGINT (the owner tells it when to stop), and exits at
+once when the owner closes the relay: the kernel closes the owner's end when it dies, even by SIGKILL.
 """
 
 from __future__ import annotations

@@ -354,8 +354,7 @@ class _Answer:
                 raise RuntimeError("http.response.start sent twice")
             self.started = True
             self.status = message["status"]
-            self.head = self._head(message["status"], message.get("headers", ()),
-                                   message.get("trailers", False))
+            self.head = self._head(message["status"], message.get("headers", ()))
             return
         if kind != "http.response.body":
             raise RuntimeError(f"unexpected ASGI message {kind!r}")
@@ -397,7 +396,7 @@ class _Answer:
         if out:
             await self._write(b"".join(out))
 
-    def _head(self, status: int, headers: Any, trailers: bool) -> bytes:
+    def _head(self, status: int, headers: Any) -> bytes:
         try:
             phrase = HTTPStatus(status).phrase.encode()
         except ValueError:

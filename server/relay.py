@@ -46,7 +46,7 @@ log = logging.getLogger("strata.server")
 _LENGTH = struct.Struct("<I")
 WINDOW = 1 << 20
 _READ_BYTES = 1 << 20
-# What a front passes on of Hypercorn's scope; the owner adds the rest.
+# What a front passes on of the scope server/http1.py gives it; the owner adds the rest.
 _SCOPE_KEYS = ("type", "http_version", "method", "scheme", "path", "raw_path", "query_string", "root_path",
                "headers", "client", "server")
 

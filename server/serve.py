@@ -36,6 +36,7 @@ from .relay import ASGIApp, serve_front
 from .state import ServerState, open_engine
 
 log = logging.getLogger("strata.server")
+_LIFESPAN_STOP_SECONDS = 30
 
 
 def listening_socket(config: ServerConfig) -> socket.socket:
@@ -169,11 +170,14 @@ async def lifespan(app: ASGIApp, nursery: trio.Nursery) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        with trio.CancelScope(shield=True):
+        # Shielded, so that the app stops even when serving was cancelled; bounded, should it never answer.
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + _LIFESPAN_STOP_SECONDS) as waiting:
             await to_app.send({"type": "lifespan.shutdown"})
             answer = await from_app.receive()
             if answer["type"] != "lifespan.shutdown.complete":
                 log.error("the app failed to stop: %s", answer.get("message", answer["type"]))
+        if waiting.cancelled_caught:
+            log.error("the app did not stop within %s s", _LIFESPAN_STOP_SECONDS)
 
 
 def _url(listener: socket.socket) -> str:
