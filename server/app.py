@@ -24,9 +24,10 @@ from werkzeug.exceptions import HTTPException
 from engine import QuerySyntaxError, StrataError
 
 from . import metrics
+from .asgi import Receive, Scope, Send
 from .config import ServerConfig
 from .errors import RequestError, error_response
-from .ingest import IngestHandler, Receive, Scope, Send
+from .ingest import IngestHandler
 from .search import json_response, search_routes
 from .state import ServerState
 from .tail import tail_routes

@@ -37,9 +37,7 @@ from urllib.parse import unquote
 import httptools
 import trio
 
-Message = dict[str, Any]
-ASGIApp = Callable[[Message, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
-                   Awaitable[None]]
+from .asgi import ASGIApp, Message
 
 log = logging.getLogger("strata.server")
 access_log = logging.getLogger("hypercorn.access")  # the owner's Hypercorn logs requests under this name

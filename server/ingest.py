@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import io
 import zlib
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
 import orjson
 import trio
@@ -25,12 +23,9 @@ import zstandard
 
 from engine import IngestError
 
+from .asgi import Receive, Scope, Send
 from .errors import RequestError, error_response
 from .state import ServerState
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 # Media types whose body may be JSON text. curl -d sends x-www-form-urlencoded unless told otherwise, and
 # many shippers send text/plain or nothing, so those are read as JSON too; anything else is 415.

@@ -32,14 +32,11 @@ import math
 import pickle
 import socket
 import struct
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Callable
 
 import trio
 
-Message = MutableMapping[str, Any]
-ASGIApp = Callable[[Message, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
-                   Awaitable[None]]
+from .asgi import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("strata.server")
 
@@ -128,8 +125,7 @@ class FrontApp:
         if inbox is not None:  # else the request is over: its client went away
             inbox.send_nowait(message)
 
-    async def __call__(self, scope: Message, receive: Callable[[], Awaitable[Message]],
-                       send: Callable[[Message], Awaitable[None]]) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         if self.link.closed:
@@ -169,7 +165,7 @@ class FrontApp:
                 watcher.cancel()
             del self._inboxes[rid]
 
-    async def _watch(self, rid: int, receive: Callable[[], Awaitable[Message]], scope: trio.CancelScope) -> None:
+    async def _watch(self, rid: int, receive: Receive, scope: trio.CancelScope) -> None:
         with scope:
             message = await receive()
             self.link.put(rid, message)

@@ -30,9 +30,10 @@ import trio
 from hypercorn.trio import serve as hypercorn_serve
 
 from .app import create_app
+from .asgi import ASGIApp
 from .config import ServerConfig
 from .process import hypercorn_config, tune_interpreter
-from .relay import ASGIApp, serve_front
+from .relay import serve_front
 from .state import ServerState, open_engine
 
 log = logging.getLogger("strata.server")
