@@ -124,9 +124,8 @@ def _date_header() -> bytes:
 
 
 class _Connection:
-    def __init__(self, stream: trio.SocketStream, app: ASGIApp, server: Server) -> None:
+    def __init__(self, stream: trio.SocketStream, server: Server) -> None:
         self.stream = stream
-        self.app = app
         self.server = server
         self.parsed = _Parsed()
         self.eof = False
@@ -227,7 +226,7 @@ class _Connection:
         answer = _Answer(self, request)
         started = time.perf_counter()
         try:
-            await self.app(scope, answer.receive, answer.send)
+            await self.server.app(scope, answer.receive, answer.send)
         except Exception:
             await answer.end()
             log.exception("request %s %s failed", request.method, scope["path"])
@@ -465,6 +464,6 @@ class Server:
                 log.error("accepting a connection failed: %s", exc)
                 await trio.sleep(0.1)
                 continue
-            conn = _Connection(stream, self.app, self)
+            conn = _Connection(stream, self)
             self.connections.add(conn)
             connections.start_soon(conn.run)

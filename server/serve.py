@@ -121,7 +121,8 @@ class Fronts:
 async def serve_async(
     config: ServerConfig, *, task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED
 ) -> None:
-    """Serve until SIGINT/SIGTERM. `task_status.started` gets the bound URLs once connections are accepted.
+    """Serve until SIGINT/SIGTERM. `task_status.started` gets the bound URLs once the port takes connections
+    (with fronts, those wait in the socket's backlog until a front has started, ~0.5 s).
 
     Raises what `Engine.open` raises (LockedError when another process holds the data directory,
     CorruptionError, ...) before listening, and OSError when the address is taken.
